@@ -1,0 +1,215 @@
+"""The embedded backend: one SQLite file in WAL mode, ``synchronous=FULL``, group commit."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from importlib import resources
+from pathlib import Path
+from typing import TypeVar
+
+from crossdock.bus import base
+from crossdock.bus.base import (
+    INTAKE,
+    Delivery,
+    EnqueueResult,
+    Event,
+    Forward,
+    Journey,
+    MessageQuery,
+    MessageSummary,
+    QueueStats,
+    Selector,
+    Step,
+)
+from crossdock.bus.sqlite import deadletter, lanes, reads
+from crossdock.bus.sqlite.writer import Writer
+from crossdock.core.envelope import Message
+from crossdock.core.errors import StoreUnavailable
+from crossdock.core.masking import Masker
+
+T = TypeVar("T")
+Clock = Callable[[], float]
+
+
+def _migrations() -> list[tuple[int, str]]:
+    folder = resources.files("crossdock.bus.sqlite") / "migrations"
+    found = []
+    for item in folder.iterdir():
+        if item.name.endswith(".sql"):
+            found.append((int(item.name.split("_", 1)[0]), item.read_text()))
+    return sorted(found)
+
+
+def _connect(path: str, *, busy_timeout_ms: int) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    conn.execute(f"PRAGMA busy_timeout = {busy_timeout_ms}")
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = FULL")
+    return conn
+
+
+def migrate(conn: sqlite3.Connection) -> None:
+    """Apply the numbered migrations not applied yet (tracked in ``user_version``)."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        for number, sql in _migrations():
+            if number > version:
+                for statement in sql.split(";\n"):
+                    if statement.strip():
+                        conn.execute(statement)
+                conn.execute(f"PRAGMA user_version = {number}")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.rollback()
+        raise
+
+
+class SqliteBackend:
+    """`Backend` on one SQLite file. Create with `SqliteBackend.open`."""
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        clock: Clock = time.time,
+        mask: Iterable[str] = (),
+        busy_timeout_ms: int = 10_000,
+    ) -> None:
+        self.path = path
+        self._clock = clock
+        self._mask = Masker(mask)
+
+        def connect() -> sqlite3.Connection:
+            conn = _connect(str(path), busy_timeout_ms=busy_timeout_ms)
+            migrate(conn)
+            return conn
+
+        self._writer = Writer(connect)
+        self._reader_pool = ThreadPoolExecutor(1, thread_name_prefix="crossdock-reader")
+        self._reader: sqlite3.Connection | None = None
+        self._busy_timeout_ms = busy_timeout_ms
+
+    @classmethod
+    async def open(cls, path: Path | str, **options: object) -> SqliteBackend:
+        """Open (creating and migrating if needed) the store at ``path``."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            return await asyncio.to_thread(lambda: cls(path, **options))  # type: ignore[arg-type]
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(f"cannot open the store {path}: {exc}") from exc
+
+    async def _write(self, op: Callable[[sqlite3.Connection], T]) -> T:
+        return await self._writer.submit(op)
+
+    async def _read(self, query: Callable[[sqlite3.Connection], T]) -> T:
+        def run() -> T:
+            if self._reader is None:
+                self._reader = _connect(str(self.path), busy_timeout_ms=self._busy_timeout_ms)
+            return query(self._reader)
+
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._reader_pool, run)
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(f"the store could not be read: {exc}") from exc
+
+    def _masked(self, events: Sequence[Event]) -> list[Event]:
+        return [
+            e if e.payload is None else Event(e.step, e.detail, self._mask(e.payload))
+            for e in events
+        ]
+
+    async def enqueue(
+        self,
+        message: Message,
+        destination: str = INTAKE,
+        *,
+        dedup_key: str | None = None,
+        events: Sequence[Event] = (),
+    ) -> EnqueueResult:
+        received = Event(Step.RECEIVED, base.detail(dedup_key=dedup_key, destination=destination))
+        rows = lanes.journal_rows(message.id, None, None, [received, *self._masked(events)])
+        earlier = await self._write(
+            lambda c: lanes.enqueue(c, message, destination, dedup_key, rows, self._clock())
+        )
+        if earlier is not None:
+            return EnqueueResult(earlier, duplicate=True)
+        return EnqueueResult(message.id, duplicate=False)
+
+    async def claim(
+        self, destination: str, *, worker: str, limit: int = 1, lease_seconds: float = 30.0
+    ) -> list[Delivery]:
+        return await self._write(
+            lambda c: lanes.claim(c, destination, worker, limit, lease_seconds, self._clock())
+        )
+
+    def _rows(self, delivery: Delivery, events: Sequence[Event]) -> list[lanes.JournalRow]:
+        return lanes.journal_rows(
+            delivery.message.id,
+            delivery.destination,
+            delivery.message.attempt,
+            self._masked(events),
+        )
+
+    async def ack(
+        self, delivery: Delivery, *, events: Sequence[Event] = (), forward: Sequence[Forward] = ()
+    ) -> None:
+        rows = self._rows(delivery, events)
+        forward = [
+            Forward(f.destination, f.payload, self._masked(f.events), f.available_at)
+            for f in forward
+        ]
+        await self._write(lambda c: lanes.ack(c, delivery, rows, forward, self._clock()))
+
+    async def retry_at(
+        self, delivery: Delivery, when: float, *, events: Sequence[Event] = ()
+    ) -> None:
+        rows = self._rows(delivery, events)
+        await self._write(lambda c: lanes.retry_at(c, delivery, when, rows, self._clock()))
+
+    async def park(
+        self, delivery: Delivery, *, events: Sequence[Event] = (), hold_lane: bool = True
+    ) -> None:
+        rows = self._rows(delivery, events)
+        await self._write(lambda c: lanes.park(c, delivery, rows, hold_lane, self._clock()))
+
+    async def replay(self, selector: Selector) -> int:
+        return await self._write(lambda c: deadletter.replay(c, selector, self._clock()))
+
+    async def discard(self, selector: Selector, reason: str) -> int:
+        return await self._write(lambda c: deadletter.discard(c, selector, reason, self._clock()))
+
+    async def stats(self) -> list[QueueStats]:
+        now = self._clock()
+        return await self._read(lambda c: reads.stats(c, now))
+
+    async def find_messages(self, query: MessageQuery) -> list[MessageSummary]:
+        return await self._read(lambda c: reads.find_messages(c, query))
+
+    async def journey(self, message_id: str) -> Journey | None:
+        return await self._read(lambda c: reads.journey(c, message_id, self._mask))
+
+    async def purge(self, older_than: float) -> int:
+        total = 0
+        while True:
+            purged = await self._write(lambda c: reads.purge(c, older_than))
+            total += purged
+            if purged == 0:
+                return total
+
+    async def close(self) -> None:
+        await asyncio.to_thread(self._writer.close)
+
+        def close_reader() -> None:
+            if self._reader is not None:
+                self._reader.close()
+                self._reader = None
+
+        await asyncio.get_running_loop().run_in_executor(self._reader_pool, close_reader)
+        self._reader_pool.shutdown()

@@ -1,0 +1,302 @@
+"""Write operations of the SQLite backend, each run inside a group-commit transaction.
+
+Every function here takes the write connection first and follows the writer's rule:
+check, then write (domain errors are raised before the first write).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import orjson
+
+from crossdock.bus.base import Delivery, Event, Forward, MessageStatus, Step
+from crossdock.core.envelope import JSON, Message
+from crossdock.core.errors import LeaseLost
+
+Lane = tuple[str, str, str]  # destination, flow, key
+
+
+@dataclass(frozen=True, slots=True)
+class JournalRow:
+    message_id: str
+    step: Step
+    destination: str | None
+    attempt: int | None
+    detail: bytes | None
+    payload: bytes | None
+
+
+def journal_rows(
+    message_id: str, destination: str | None, attempt: int | None, events: Iterable[Event]
+) -> list[JournalRow]:
+    return [
+        JournalRow(
+            message_id,
+            e.step,
+            destination,
+            attempt,
+            orjson.dumps(e.detail) if e.detail else None,
+            None if e.payload is None else orjson.dumps(e.payload),
+        )
+        for e in events
+    ]
+
+
+def write_journal(conn: sqlite3.Connection, rows: Sequence[JournalRow], now: float) -> None:
+    conn.executemany(
+        "INSERT INTO journal (message_id, at, step, destination, attempt, detail, payload)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [
+            (r.message_id, now, r.step.value, r.destination, r.attempt, r.detail, r.payload)
+            for r in rows
+        ],
+    )
+
+
+def insert_entry(
+    conn: sqlite3.Connection,
+    message_id: str,
+    lane: Lane,
+    payload: JSON | None,
+    available_at: float,
+    now: float,
+) -> None:
+    """Add a delivery at the tail of its lane; a new lane gets it as its head."""
+    destination, flow, key = lane
+    raw = None if payload is None else orjson.dumps(payload)
+    cur = conn.execute(
+        "INSERT INTO entries (message_id, destination, flow, key, payload, state, attempt,"
+        " available_at, enqueued_at) VALUES (?, ?, ?, ?, ?, 'queued', 0, ?, ?)",
+        (message_id, destination, flow, key, raw, available_at, now),
+    )
+    conn.execute(
+        "INSERT INTO lanes (destination, flow, key, head, ready_at) VALUES (?, ?, ?, ?, ?)"
+        " ON CONFLICT DO NOTHING",
+        (destination, flow, key, cur.lastrowid, available_at),
+    )
+
+
+def advance_lane(conn: sqlite3.Connection, lane: Lane) -> None:
+    """Point the lane at its earliest delivery that is queued or holds it; drop it if none."""
+    row = conn.execute(
+        "SELECT seq, state, available_at FROM entries WHERE destination = ? AND flow = ?"
+        " AND key = ? AND state IN ('queued', 'held') ORDER BY seq LIMIT 1",
+        lane,
+    ).fetchone()
+    if row is None:
+        conn.execute("DELETE FROM lanes WHERE destination = ? AND flow = ? AND key = ?", lane)
+        return
+    seq, state, available_at = row
+    ready_at = available_at if state == "queued" else None
+    conn.execute(
+        "INSERT INTO lanes (destination, flow, key, head, ready_at) VALUES (?, ?, ?, ?, ?)"
+        " ON CONFLICT DO UPDATE SET head = excluded.head, ready_at = excluded.ready_at,"
+        " lease = NULL, worker = NULL",
+        (*lane, seq, ready_at),
+    )
+
+
+def lane_is_leased(conn: sqlite3.Connection, lane: Lane, now: float) -> bool:
+    row = conn.execute(
+        "SELECT lease, ready_at FROM lanes WHERE destination = ? AND flow = ? AND key = ?", lane
+    ).fetchone()
+    return row is not None and row[0] is not None and row[1] is not None and row[1] > now
+
+
+def check_lease(conn: sqlite3.Connection, delivery: Delivery) -> Lane:
+    """The delivery's lane, if the caller still holds the lease; else `LeaseLost`."""
+    lane = (delivery.destination, delivery.message.flow, delivery.message.key)
+    row = conn.execute(
+        "SELECT head, lease FROM lanes WHERE destination = ? AND flow = ? AND key = ?", lane
+    ).fetchone()
+    if row is None or row[0] != delivery.seq or row[1] != delivery.lease:
+        raise LeaseLost(
+            f"message {delivery.message.id} at {delivery.destination}: the lease is no longer"
+            " held (it expired and was taken over, or the delivery was settled)"
+        )
+    return lane
+
+
+def update_message(
+    conn: sqlite3.Connection,
+    message_id: str,
+    *,
+    now: float,
+    open_delta: int = 0,
+    parked_delta: int = 0,
+    settled: MessageStatus = MessageStatus.DELIVERED,
+    pending: MessageStatus = MessageStatus.QUEUED,
+) -> None:
+    """Adjust the message's counters; its status follows from them.
+
+    parked > 0 -> parked; open > 0 -> ``pending``; otherwise ``settled``.
+    """
+    conn.execute(
+        "UPDATE messages SET open_count = open_count + ?1, parked_count = parked_count + ?2,"
+        " updated_at = ?3, status = CASE WHEN parked_count + ?2 > 0 THEN 'parked'"
+        " WHEN open_count + ?1 > 0 THEN ?4 ELSE ?5 END WHERE id = ?6",
+        (open_delta, parked_delta, now, pending.value, settled.value, message_id),
+    )
+
+
+def enqueue(
+    conn: sqlite3.Connection,
+    message: Message,
+    destination: str,
+    dedup_key: str | None,
+    rows: Sequence[JournalRow],
+    now: float,
+) -> str | None:
+    """Store a new message and its first delivery. Returns the earlier id for a duplicate."""
+    if dedup_key is not None:
+        row = conn.execute(
+            "SELECT id FROM messages WHERE source = ? AND dedup_key = ?",
+            (message.source, dedup_key),
+        ).fetchone()
+        if row is not None:
+            return str(row[0])
+    conn.execute(
+        "INSERT INTO messages (id, flow, source, event_type, key, headers, body, received_at,"
+        " correlation_id, dedup_key, status, open_count, parked_count, updated_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', 1, 0, ?)",
+        (
+            message.id,
+            message.flow,
+            message.source,
+            message.event_type,
+            message.key,
+            orjson.dumps(dict(message.headers)),
+            orjson.dumps(message.body),
+            message.received_at,
+            message.correlation_id,
+            dedup_key,
+            now,
+        ),
+    )
+    insert_entry(conn, message.id, (destination, message.flow, message.key), None, now, now)
+    write_journal(conn, rows, now)
+    return None
+
+
+_CLAIM_ROW = (
+    "SELECT e.attempt, e.payload, m.id, m.flow, m.source, m.event_type, m.key, m.headers,"
+    " m.body, m.received_at, m.correlation_id FROM entries e JOIN messages m"
+    " ON m.id = e.message_id WHERE e.seq = ?"
+)
+
+
+def claim(
+    conn: sqlite3.Connection,
+    destination: str,
+    worker: str,
+    limit: int,
+    lease_seconds: float,
+    now: float,
+) -> list[Delivery]:
+    lanes = conn.execute(
+        "SELECT flow, key, head, lease FROM lanes WHERE destination = ? AND ready_at <= ?"
+        " ORDER BY ready_at LIMIT ?",
+        (destination, now, limit),
+    ).fetchall()
+    expires = now + lease_seconds
+    claimed: list[Delivery] = []
+    for flow, key, head, previous_lease in lanes:
+        lease = uuid.uuid4().hex
+        conn.execute(
+            "UPDATE lanes SET ready_at = ?, lease = ?, worker = ? WHERE destination = ?"
+            " AND flow = ? AND key = ?",
+            (expires, lease, worker, destination, flow, key),
+        )
+        conn.execute("UPDATE entries SET attempt = attempt + 1 WHERE seq = ?", (head,))
+        attempt, payload, *envelope = conn.execute(_CLAIM_ROW, (head,)).fetchone()
+        message = _message(envelope, attempt)
+        if previous_lease is not None:
+            event = Event(Step.REDELIVERED, {"reason": "lease expired", "worker": worker})
+            write_journal(conn, journal_rows(message.id, destination, attempt, [event]), now)
+        body = message.body if payload is None else orjson.loads(payload)
+        claimed.append(Delivery(message, destination, body, lease, expires, head))
+    return claimed
+
+
+def _message(envelope: list[object], attempt: int) -> Message:
+    mid, flow, source, event_type, key, headers, body, received_at, correlation_id = envelope
+    return Message(
+        id=str(mid),
+        flow=str(flow),
+        source=str(source),
+        event_type=str(event_type),
+        key=str(key),
+        headers=orjson.loads(headers),  # type: ignore[arg-type]
+        body=orjson.loads(body),  # type: ignore[arg-type]
+        received_at=float(received_at),  # type: ignore[arg-type]
+        attempt=attempt,
+        correlation_id=None if correlation_id is None else str(correlation_id),
+    )
+
+
+def ack(
+    conn: sqlite3.Connection,
+    delivery: Delivery,
+    rows: Sequence[JournalRow],
+    forward: Sequence[Forward],
+    now: float,
+) -> None:
+    lane = check_lease(conn, delivery)
+    message = delivery.message
+    conn.execute("DELETE FROM entries WHERE seq = ?", (delivery.seq,))
+    advance_lane(conn, lane)
+    out_rows = list(rows)
+    for f in forward:
+        available = now if f.available_at is None else f.available_at
+        insert_entry(
+            conn, message.id, (f.destination, message.flow, message.key), f.payload, available, now
+        )
+        out_rows += journal_rows(message.id, f.destination, None, f.events)
+    write_journal(conn, out_rows, now)
+    filtered = not forward and any(r.step is Step.FILTERED for r in rows)
+    settled = MessageStatus.FILTERED if filtered else MessageStatus.DELIVERED
+    update_message(conn, message.id, now=now, open_delta=len(forward) - 1, settled=settled)
+
+
+def retry_at(
+    conn: sqlite3.Connection,
+    delivery: Delivery,
+    when: float,
+    rows: Sequence[JournalRow],
+    now: float,
+) -> None:
+    lane = check_lease(conn, delivery)
+    conn.execute("UPDATE entries SET available_at = ? WHERE seq = ?", (when, delivery.seq))
+    conn.execute(
+        "UPDATE lanes SET ready_at = ?, lease = NULL, worker = NULL WHERE destination = ?"
+        " AND flow = ? AND key = ?",
+        (when, *lane),
+    )
+    write_journal(conn, rows, now)
+    update_message(conn, delivery.message.id, now=now, pending=MessageStatus.RETRYING)
+
+
+def park(
+    conn: sqlite3.Connection,
+    delivery: Delivery,
+    rows: Sequence[JournalRow],
+    hold_lane: bool,
+    now: float,
+) -> None:
+    lane = check_lease(conn, delivery)
+    state = "held" if hold_lane else "parked"
+    conn.execute("UPDATE entries SET state = ? WHERE seq = ?", (state, delivery.seq))
+    if hold_lane:
+        conn.execute(
+            "UPDATE lanes SET ready_at = NULL, lease = NULL, worker = NULL WHERE destination = ?"
+            " AND flow = ? AND key = ?",
+            lane,
+        )
+    else:
+        advance_lane(conn, lane)
+    write_journal(conn, rows, now)
+    update_message(conn, delivery.message.id, now=now, open_delta=-1, parked_delta=1)

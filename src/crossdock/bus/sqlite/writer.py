@@ -1,0 +1,140 @@
+"""Group commit: one writer thread runs every write of the process.
+
+Callers submit an operation (a function of the connection) and await its result. The
+writer takes every operation waiting at that moment, runs them in one transaction and
+commits once (one fsync with ``synchronous=FULL``), then answers each caller. A caller is
+answered only after the transaction holding its operation has committed.
+
+Operations must raise their domain errors (`LeaseLost`, ...) before their first write, so
+a refused operation leaves nothing behind and the others in the batch still commit. An
+SQLite error (disk full, I/O error, lock timeout) fails the whole batch with
+`StoreUnavailable` and rolls it back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import queue
+import sqlite3
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from crossdock.core.errors import CrossdockError, StoreUnavailable
+
+T = TypeVar("T")
+Operation = Callable[[sqlite3.Connection], T]
+
+
+@dataclass(slots=True)
+class _Job:
+    op: Operation[Any]
+    loop: asyncio.AbstractEventLoop
+    future: asyncio.Future[Any]
+
+
+def _settle(results: list[tuple[asyncio.Future[Any], bool, Any]]) -> None:
+    for future, ok, value in results:
+        if future.cancelled():
+            continue
+        if ok:
+            future.set_result(value)
+        else:
+            future.set_exception(value)
+
+
+class Writer:
+    """Owns the write connection and runs submitted operations in group commits."""
+
+    def __init__(self, connect: Callable[[], sqlite3.Connection], *, max_batch: int = 1000):
+        self._connect = connect
+        self._max_batch = max_batch
+        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._ready = threading.Event()
+        self._open_error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="crossdock-writer", daemon=True)
+        self._thread.start()
+        self._ready.wait()
+        if self._open_error is not None:
+            raise self._open_error
+
+    def submit(self, op: Operation[T]) -> asyncio.Future[T]:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        self._jobs.put(_Job(op, loop, future))
+        return future
+
+    def close(self) -> None:
+        """Finish the queued operations, then close the connection."""
+        if self._thread.is_alive():
+            self._jobs.put(None)
+            self._thread.join()
+
+    def _run(self) -> None:
+        try:
+            conn = self._connect()
+        except BaseException as exc:
+            self._open_error = exc
+            self._ready.set()
+            return
+        self._ready.set()
+        try:
+            while True:
+                job = self._jobs.get()
+                if job is None:
+                    break
+                batch = [job]
+                stop = self._drain(batch)
+                self._execute(conn, batch)
+                if stop:
+                    break
+        finally:
+            conn.close()
+
+    def _drain(self, batch: list[_Job]) -> bool:
+        while len(batch) < self._max_batch:
+            try:
+                job = self._jobs.get_nowait()
+            except queue.Empty:
+                return False
+            if job is None:
+                return True
+            batch.append(job)
+        return False
+
+    def _execute(self, conn: sqlite3.Connection, batch: list[_Job]) -> None:
+        outcomes: list[tuple[bool, Any]] = []
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            for job in batch:
+                before = conn.total_changes
+                try:
+                    outcomes.append((True, job.op(conn)))
+                except CrossdockError as exc:
+                    if conn.total_changes != before:
+                        raise RuntimeError("operation failed after writing") from exc
+                    outcomes.append((False, exc))
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            if conn.in_transaction:
+                conn.rollback()
+            failure = StoreUnavailable(f"the store could not commit: {exc}")
+            failure.__cause__ = exc
+            outcomes = [(False, failure)] * len(batch)
+        except BaseException as exc:  # a bug in an operation: fail the batch loudly
+            if conn.in_transaction:
+                conn.rollback()
+            outcomes = [(False, exc)] * len(batch)
+        self._answer(batch, outcomes)
+
+    @staticmethod
+    def _answer(batch: list[_Job], outcomes: list[tuple[bool, Any]]) -> None:
+        per_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], bool, Any]]] = {}
+        for job, (ok, value) in zip(batch, outcomes, strict=True):
+            per_loop.setdefault(job.loop, []).append((job.future, ok, value))
+        for loop, results in per_loop.items():
+            # A closed loop means nobody waits for these answers any more.
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(_settle, results)
