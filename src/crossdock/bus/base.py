@@ -215,6 +215,13 @@ class Backend(Protocol):
         """Hand the delivery out again at ``when``; its lane waits for it."""
         ...
 
+    async def release(
+        self, delivery: Delivery, when: float | None = None, *, events: Sequence[Event] = ()
+    ) -> None:
+        """Give the delivery back untried (shutdown, paused endpoint): due again at ``when``
+        (default now), and this claim does not count as an attempt."""
+        ...
+
     async def park(
         self, delivery: Delivery, *, events: Sequence[Event] = (), hold_lane: bool = True
     ) -> None:

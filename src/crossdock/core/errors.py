@@ -9,7 +9,8 @@ CrossdockError
 ├── NotFound                 no message / delivery with that id
 └── DeliveryError            a sink could not apply a message
     ├── TransientError       retry with back-off (network, timeout, 5xx, 429)
-    └── PermanentError       park at once (validation, other 4xx, mapping failure)
+    ├── PermanentError       park at once (validation, other 4xx, mapping failure)
+    └── AuthError            401/403: pause the endpoint and alert; attempts are not spent
 ```
 Programming bugs are not in this tree and are never swallowed.
 """
@@ -88,3 +89,7 @@ class TransientError(DeliveryError):
 
 class PermanentError(DeliveryError):
     """Retrying will not help; the message is parked with this explanation."""
+
+
+class AuthError(DeliveryError):
+    """The target refused our credentials: pause the endpoint, do not spend attempts."""

@@ -1,0 +1,10 @@
+"""The ``crossdock`` command line; `main` is the entry point, `app` the Typer app."""
+
+from __future__ import annotations
+
+from crossdock.cli import queue
+from crossdock.cli.app import app, main
+
+queue.register(app)
+
+__all__ = ["app", "main"]
