@@ -26,6 +26,7 @@ from pydantic.config import JsonDict
 from pydantic_core import PydanticCustomError
 
 from crossdock.config.connectors import ConnectorSettings
+from crossdock.config.rules import ConditionSpec, MappingSpec
 from crossdock.config.types import (
     NAME_PATTERN,
     ConfigModel,
@@ -91,6 +92,17 @@ class ServerSettings(ConfigModel):
     max_body_bytes: int = Field(
         default=1_048_576, ge=1, description="Largest accepted request body, in bytes."
     )
+    max_queue_depth: int = Field(
+        default=100_000,
+        ge=1,
+        description="Back-pressure threshold: while more messages than this wait in all "
+        "queues together (intake and deliveries), webhooks are answered 429.",
+    )
+    retry_after: int = Field(
+        default=5,
+        ge=1,
+        description="Seconds a sender is told to wait (Retry-After) when answered 429 or 503.",
+    )
 
 
 class RetrySettings(ConfigModel):
@@ -146,6 +158,14 @@ class Target(ConfigModel):
         default=timedelta(seconds=30),
         description="How long a worker holds a delivery before another may take it over.",
     )
+    when: tuple[ConditionSpec, ...] = Field(
+        default=(),
+        description="Route to this target only when all these conditions hold (default: always).",
+    )
+    mapping: MappingSpec | None = Field(
+        default=None,
+        description="How the body sent to this target is built (default: the body as received).",
+    )
 
 
 def _flow_schema(schema: JsonDict) -> None:
@@ -181,6 +201,16 @@ class Flow(ConfigModel, json_schema_extra=_flow_schema):
         default="hold",
         description="When a message is parked: 'hold' keeps later messages of its key "
         "waiting until it is replayed or dropped; 'skip' lets them go on.",
+    )
+    when: tuple[ConditionSpec, ...] = Field(
+        default=(),
+        description="The flow takes a message only when all these conditions hold; others are "
+        "journaled as filtered, with the condition that failed.",
+    )
+    route: Literal["all", "first"] = Field(
+        default="all",
+        description="'all': every target whose conditions hold gets the message; 'first': "
+        "only the first such target, in the order listed.",
     )
     targets: tuple[Target, ...] = Field(
         min_length=1, description="Endpoints this flow delivers to, each with its own schedule."

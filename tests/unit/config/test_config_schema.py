@@ -140,7 +140,9 @@ def test_every_model_field_is_in_the_schema_with_a_description() -> None:
         for key, prop in definition["properties"].items():
             assert prop.get("description"), f"{name}.{key}"
     flow = defs["Flow"]["properties"]
-    assert set(flow) == {"description", "sources", "source", "key", "on_park", "targets"}
+    assert set(flow) == {
+        "description", "sources", "source", "key", "on_park", "when", "route", "targets"
+    }
 
 
 def test_endpoints_are_a_union_keyed_by_connector() -> None:
