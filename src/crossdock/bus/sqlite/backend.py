@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -10,6 +11,8 @@ from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
 from pathlib import Path
 from typing import TypeVar
+
+import orjson
 
 from crossdock.bus import base
 from crossdock.bus.base import (
@@ -27,7 +30,7 @@ from crossdock.bus.base import (
 )
 from crossdock.bus.sqlite import deadletter, lanes, reads
 from crossdock.bus.sqlite.writer import Writer
-from crossdock.core.envelope import Message
+from crossdock.core.envelope import JSON, Message
 from crossdock.core.errors import StoreUnavailable
 from crossdock.core.masking import Masker
 
@@ -69,7 +72,27 @@ def migrate(conn: sqlite3.Connection) -> None:
         raise
 
 
+def _remembered_mask(conn: sqlite3.Connection, mask: Iterable[str] | None) -> list[str]:
+    """Store ``mask`` as the store's journal mask; with None, use the one stored before."""
+    if mask is not None:
+        fields = sorted(set(mask))
+        conn.execute(
+            "INSERT INTO meta (name, value) VALUES ('journal.mask', ?)"
+            " ON CONFLICT DO UPDATE SET value = excluded.value",
+            (orjson.dumps(fields),),
+        )
+        return fields
+    row = conn.execute("SELECT value FROM meta WHERE name = 'journal.mask'").fetchone()
+    return [] if row is None else list(orjson.loads(row[0]))
+
+
 class SqliteBackend:
+    """`Backend` on one SQLite file. Create with `SqliteBackend.open`.
+
+    ``mask``: body field names to mask in the journal. The store remembers it, so a
+    process that opens the store with ``mask=None`` (an operator command) masks the same.
+    """
+
     """`Backend` on one SQLite file. Create with `SqliteBackend.open`."""
 
     def __init__(
@@ -77,19 +100,21 @@ class SqliteBackend:
         path: Path,
         *,
         clock: Clock = time.time,
-        mask: Iterable[str] = (),
+        mask: Iterable[str] | None = None,
         busy_timeout_ms: int = 10_000,
     ) -> None:
         self.path = path
         self._clock = clock
-        self._mask = Masker(mask)
+        self._mask = Masker()
 
         def connect() -> sqlite3.Connection:
             conn = _connect(str(path), busy_timeout_ms=busy_timeout_ms)
             migrate(conn)
+            self._mask = Masker(_remembered_mask(conn, mask))
             return conn
 
-        self._writer = Writer(connect)
+        self._writer = Writer(connect, lock_path=f"{path}.lock")
+        self._wakeups: dict[str, asyncio.Event] = {}
         self._reader_pool = ThreadPoolExecutor(1, thread_name_prefix="crossdock-reader")
         self._reader: sqlite3.Connection | None = None
         self._busy_timeout_ms = busy_timeout_ms
@@ -140,7 +165,33 @@ class SqliteBackend:
         )
         if earlier is not None:
             return EnqueueResult(earlier, duplicate=True)
+        self._notify(destination)
         return EnqueueResult(message.id, duplicate=False)
+
+    async def enqueue_many(
+        self,
+        messages: Sequence[Message],
+        destination: str = INTAKE,
+        *,
+        dedup: tuple[str, str] | None = None,
+        cursor: tuple[str, JSON] | None = None,
+    ) -> list[EnqueueResult]:
+        received = Event(Step.RECEIVED, base.detail(destination=destination))
+        items = [(m, lanes.journal_rows(m.id, None, None, [received])) for m in messages]
+        earlier = await self._write(
+            lambda c: lanes.enqueue_many(c, items, destination, dedup, cursor, self._clock())
+        )
+        if earlier is not None:
+            return [EnqueueResult(i, duplicate=True) for i in earlier]
+        self._notify(destination)
+        return [EnqueueResult(m.id, duplicate=False) for m in messages]
+
+    async def get_cursor(self, name: str) -> JSON | None:
+        def query(c: sqlite3.Connection) -> JSON | None:
+            row = c.execute("SELECT value FROM cursors WHERE name = ?", (name,)).fetchone()
+            return None if row is None else orjson.loads(row[0])
+
+        return await self._read(query)
 
     async def claim(
         self, destination: str, *, worker: str, limit: int = 1, lease_seconds: float = 30.0
@@ -166,12 +217,27 @@ class SqliteBackend:
             for f in forward
         ]
         await self._write(lambda c: lanes.ack(c, delivery, rows, forward, self._clock()))
+        self._notify(*(f.destination for f in forward))
 
     async def retry_at(
         self, delivery: Delivery, when: float, *, events: Sequence[Event] = ()
     ) -> None:
         rows = self._rows(delivery, events)
         await self._write(lambda c: lanes.retry_at(c, delivery, when, rows, self._clock()))
+
+    async def release(
+        self, delivery: Delivery, when: float | None = None, *, events: Sequence[Event] = ()
+    ) -> None:
+        rows = self._rows(delivery, events)
+
+        def op(c: sqlite3.Connection) -> None:
+            now = self._clock()
+            due = now if when is None else when
+            lanes.retry_at(c, delivery, due, rows, now, counted=False)
+
+        await self._write(op)
+        if when is None:
+            self._notify(delivery.destination)
 
     async def park(
         self, delivery: Delivery, *, events: Sequence[Event] = (), hold_lane: bool = True
@@ -180,10 +246,28 @@ class SqliteBackend:
         await self._write(lambda c: lanes.park(c, delivery, rows, hold_lane, self._clock()))
 
     async def replay(self, selector: Selector) -> int:
-        return await self._write(lambda c: deadletter.replay(c, selector, self._clock()))
+        count = await self._write(lambda c: deadletter.replay(c, selector, self._clock()))
+        self._notify(*self._wakeups)
+        return count
 
     async def discard(self, selector: Selector, reason: str) -> int:
         return await self._write(lambda c: deadletter.discard(c, selector, reason, self._clock()))
+
+    def _notify(self, *destinations: str) -> None:
+        for destination in destinations:
+            event = self._wakeups.get(destination)
+            if event is not None:
+                event.set()
+
+    async def wait(self, destination: str, timeout: float) -> None:
+        """Return when something may have become claimable at ``destination`` in this
+        process, or after ``timeout`` seconds (other processes, due retries, expired leases).
+        """
+        event = self._wakeups.setdefault(destination, asyncio.Event())
+        if not event.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(event.wait(), timeout)
+        event.clear()
 
     async def stats(self) -> list[QueueStats]:
         now = self._clock()
