@@ -197,6 +197,26 @@ class Backend(Protocol):
         """
         ...
 
+    async def enqueue_many(
+        self,
+        messages: Sequence[Message],
+        destination: str = INTAKE,
+        *,
+        dedup: tuple[str, str] | None = None,
+        cursor: tuple[str, JSON] | None = None,
+    ) -> list[EnqueueResult]:
+        """Store several messages (one request fanned out to its flows, or one poll) in one
+        commit, all or none, together with the cursor ``(name, value)`` if given.
+
+        ``dedup`` is (source, delivery id): if seen before, nothing is stored and the ids
+        stored then come back with ``duplicate=True``.
+        """
+        ...
+
+    async def get_cursor(self, name: str) -> JSON | None:
+        """The cursor last committed under ``name`` by `enqueue_many`, or None."""
+        ...
+
     async def claim(
         self, destination: str, *, worker: str, limit: int = 1, lease_seconds: float = 30.0
     ) -> list[Delivery]:
@@ -238,6 +258,11 @@ class Backend(Protocol):
 
     async def discard(self, selector: Selector, reason: str) -> int:
         """Remove matching parked deliveries for good, recording ``reason``."""
+        ...
+
+    async def wait(self, destination: str, timeout: float) -> None:
+        """Return soon after something may have become claimable at ``destination``, or
+        after ``timeout`` seconds at the latest. A hint for idle workers, never a promise."""
         ...
 
     async def stats(self) -> list[QueueStats]:

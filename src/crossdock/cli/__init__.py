@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from crossdock.cli import queue
+from crossdock.cli import queue, run
 from crossdock.cli.app import app, main
 
 queue.register(app)
+run.register(app)
 
 __all__ = ["app", "main"]

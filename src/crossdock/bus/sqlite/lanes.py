@@ -182,6 +182,36 @@ def enqueue(
     return None
 
 
+def enqueue_many(
+    conn: sqlite3.Connection,
+    messages: Sequence[tuple[Message, Sequence[JournalRow]]],
+    destination: str,
+    dedup: tuple[str, str] | None,
+    cursor: tuple[str, JSON] | None,
+    now: float,
+) -> list[str] | None:
+    """Store messages (one request or one poll) all together, and the source's cursor.
+
+    ``dedup`` is (source, key): if that key was seen, store nothing and return the ids
+    stored for it then.
+    """
+    if dedup is not None:
+        earlier = conn.execute(
+            "SELECT id FROM messages WHERE source = ? AND dedup_key = ? ORDER BY id", dedup
+        ).fetchall()
+        if earlier:
+            return [str(r[0]) for r in earlier]
+    for message, rows in messages:
+        enqueue(conn, message, destination, None if dedup is None else dedup[1], rows, now)
+    if cursor is not None:
+        conn.execute(
+            "INSERT INTO cursors (name, value, updated_at) VALUES (?, ?, ?)"
+            " ON CONFLICT DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+            (cursor[0], orjson.dumps(cursor[1]), now),
+        )
+    return None
+
+
 _CLAIM_ROW = (
     "SELECT e.attempt, e.payload, m.id, m.flow, m.source, m.event_type, m.key, m.headers,"
     " m.body, m.received_at, m.correlation_id FROM entries e JOIN messages m"
@@ -205,6 +235,20 @@ def claim(
     expires = now + lease_seconds
     claimed: list[Delivery] = []
     for flow, key, head, previous_lease in lanes:
+        lane = (destination, flow, key)
+        redelivery = previous_lease is not None
+        if redelivery:
+            # The lease expired: restart the lane from its earliest delivery, which a
+            # replay may have put back before the one that was leased.
+            advance_lane(conn, lane)
+            row = conn.execute(
+                "SELECT head, ready_at FROM lanes WHERE destination = ? AND flow = ? AND key = ?",
+                lane,
+            ).fetchone()
+            if row is None or row[1] is None or row[1] > now:
+                continue
+            redelivery = row[0] == head
+            head = row[0]
         lease = uuid.uuid4().hex
         conn.execute(
             "UPDATE lanes SET ready_at = ?, lease = ?, worker = ? WHERE destination = ?"
@@ -214,7 +258,7 @@ def claim(
         conn.execute("UPDATE entries SET attempt = attempt + 1 WHERE seq = ?", (head,))
         attempt, payload, *envelope = conn.execute(_CLAIM_ROW, (head,)).fetchone()
         message = _message(envelope, attempt)
-        if previous_lease is not None:
+        if redelivery:
             event = Event(Step.REDELIVERED, {"reason": "lease expired", "worker": worker})
             write_journal(conn, journal_rows(message.id, destination, attempt, [event]), now)
         body = message.body if payload is None else orjson.loads(payload)
@@ -268,16 +312,19 @@ def retry_at(
     when: float,
     rows: Sequence[JournalRow],
     now: float,
+    *,
+    counted: bool = True,
 ) -> None:
+    """Make the delivery due again at ``when``; ``counted=False`` takes back its attempt."""
     lane = check_lease(conn, delivery)
-    conn.execute("UPDATE entries SET available_at = ? WHERE seq = ?", (when, delivery.seq))
     conn.execute(
-        "UPDATE lanes SET ready_at = ?, lease = NULL, worker = NULL WHERE destination = ?"
-        " AND flow = ? AND key = ?",
-        (when, *lane),
+        "UPDATE entries SET available_at = ?, attempt = attempt - ? WHERE seq = ?",
+        (when, 0 if counted else 1, delivery.seq),
     )
+    advance_lane(conn, lane)  # due at `when`, unless a replay put an earlier one first
     write_journal(conn, rows, now)
-    update_message(conn, delivery.message.id, now=now, pending=MessageStatus.RETRYING)
+    pending = MessageStatus.RETRYING if counted else MessageStatus.QUEUED
+    update_message(conn, delivery.message.id, now=now, pending=pending)
 
 
 def park(
@@ -290,13 +337,6 @@ def park(
     lane = check_lease(conn, delivery)
     state = "held" if hold_lane else "parked"
     conn.execute("UPDATE entries SET state = ? WHERE seq = ?", (state, delivery.seq))
-    if hold_lane:
-        conn.execute(
-            "UPDATE lanes SET ready_at = NULL, lease = NULL, worker = NULL WHERE destination = ?"
-            " AND flow = ? AND key = ?",
-            lane,
-        )
-    else:
-        advance_lane(conn, lane)
+    advance_lane(conn, lane)  # a held delivery stops its lane only where it is the earliest
     write_journal(conn, rows, now)
     update_message(conn, delivery.message.id, now=now, open_delta=-1, parked_delta=1)

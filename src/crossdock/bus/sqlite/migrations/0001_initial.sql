@@ -16,7 +16,8 @@ CREATE TABLE messages (
     parked_count   INTEGER NOT NULL,
     updated_at     REAL    NOT NULL
 );
-CREATE UNIQUE INDEX messages_dedup ON messages (source, dedup_key) WHERE dedup_key IS NOT NULL;
+CREATE UNIQUE INDEX messages_dedup ON messages (source, dedup_key, flow)
+    WHERE dedup_key IS NOT NULL;
 CREATE INDEX messages_flow ON messages (flow, received_at);
 CREATE INDEX messages_key ON messages (key);
 CREATE INDEX messages_received ON messages (received_at);
@@ -67,3 +68,10 @@ CREATE TABLE journal (
 );
 CREATE INDEX journal_message ON journal (message_id);
 CREATE INDEX journal_destination ON journal (destination, message_id) WHERE destination IS NOT NULL;
+
+-- Cursors of polling sources, committed with the messages they produced.
+CREATE TABLE cursors (
+    name       TEXT PRIMARY KEY,
+    value      BLOB NOT NULL,
+    updated_at REAL NOT NULL
+) WITHOUT ROWID;

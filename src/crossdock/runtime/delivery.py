@@ -1,0 +1,247 @@
+"""Delivery workers: one per target endpoint, applying its deliveries through its sink.
+
+A worker claims only as many deliveries as it has free slots (the endpoint's
+concurrency), waits for the endpoint's rate limit before each attempt, and consults the
+endpoint's circuit breaker: while the breaker is open it claims nothing, so no attempts
+are spent on a target that is down; when the cool-down ends one probe goes through.
+A 401/403 pauses the endpoint: the delivery is given back untried, an alert is logged,
+and one probe is tried after ``pause_probe`` seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import os
+import time
+
+import structlog
+
+from crossdock.bus import Backend, Delivery, Event, Step
+from crossdock.bus.base import detail
+from crossdock.connectors.base import Receipt, Sink
+from crossdock.core.errors import (
+    AuthError,
+    CrossdockError,
+    LeaseLost,
+    PermanentError,
+    TransientError,
+)
+from crossdock.core.limits import BreakerState, CircuitBreaker, TokenBucket
+from crossdock.runtime.plan import Plan, Route
+
+log = structlog.get_logger(component="delivery")
+
+
+class DeliveryWorker:
+    def __init__(
+        self,
+        backend: Backend,
+        plan: Plan,
+        endpoint: str,
+        sink: Sink,
+        *,
+        concurrency: int,
+        breaker: CircuitBreaker,
+        bucket: TokenBucket | None = None,
+        idle_wait: float = 0.5,
+        pause_probe: float = 30.0,
+        observer: DeliveryObserver | None = None,
+    ) -> None:
+        self.endpoint = endpoint
+        self.breaker = breaker
+        self._backend = backend
+        self._plan = plan
+        self._sink = sink
+        self._concurrency = concurrency
+        self._bucket = bucket
+        self._idle_wait = idle_wait
+        self._pause_probe = pause_probe
+        self._observer = observer or DeliveryObserver()
+        self._lease = plan.lease_for(endpoint)
+        self._worker = f"delivery-{endpoint}-{os.getpid()}"
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._stopping = asyncio.Event()
+        self.paused_until: float | None = None
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    async def run(self) -> None:
+        """Claim and deliver until stopped; then let the deliveries in flight finish."""
+        while not self._stopping.is_set():
+            limit = await self._capacity()
+            if limit == 0:
+                continue
+            try:
+                batch = await self._backend.claim(
+                    self.endpoint, worker=self._worker, limit=limit, lease_seconds=self._lease
+                )
+            except CrossdockError as exc:
+                log.warning("claim failed", endpoint=self.endpoint, error=str(exc))
+                batch = []
+            if not batch:
+                await self._idle(self._idle_wait)
+                continue
+            for delivery in batch:
+                task = asyncio.create_task(self._attempt(delivery))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+
+    async def drain(self, grace: float) -> None:
+        """Wait up to ``grace`` seconds for deliveries in flight; give back the rest."""
+        if self._tasks:
+            _done, pending = await asyncio.wait(set(self._tasks), timeout=grace)
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.wait(pending)
+
+    async def _capacity(self) -> int:
+        """How many deliveries to claim now (0: waited instead, ask again)."""
+        free = self._concurrency - len(self._tasks)
+        if free <= 0:
+            await asyncio.wait(set(self._tasks), return_when=asyncio.FIRST_COMPLETED)
+            return 0
+        now = time.monotonic()
+        if self.paused_until is not None and now < self.paused_until:
+            await self._idle(self.paused_until - now)
+            return 0
+        if self.breaker.state is not BreakerState.CLOSED or self.paused_until is not None:
+            if self._tasks:  # a probe is out: wait for its answer
+                await asyncio.wait(set(self._tasks), return_when=asyncio.FIRST_COMPLETED)
+                return 0
+            wait = self.breaker.allow()
+            if wait > 0:
+                await self._idle(wait)
+                return 0
+            return 1
+        return free
+
+    async def _idle(self, seconds: float) -> None:
+        stop = asyncio.create_task(self._stopping.wait())
+        wake = asyncio.create_task(self._backend.wait(self.endpoint, seconds))
+        await asyncio.wait({stop, wake}, return_when=asyncio.FIRST_COMPLETED)
+        for task in (stop, wake):
+            task.cancel()
+
+    async def _attempt(self, delivery: Delivery) -> None:
+        route = self._plan.route(delivery.message.flow, self.endpoint)
+        try:
+            if route is None:
+                error = f"flow {delivery.message.flow!r} has no target {self.endpoint!r}"
+                await self._park(delivery, None, "UnknownRoute", error, hold_lane=True)
+                return
+            await self._throttle()
+            await self._deliver(delivery, route)
+        except asyncio.CancelledError:
+            with contextlib.suppress(CrossdockError):
+                await asyncio.shield(self._backend.release(delivery))
+            raise
+        except LeaseLost:
+            log.info("lease lost", endpoint=self.endpoint, message_id=delivery.message.id)
+        except CrossdockError as exc:  # the store: the lease expires and it comes back
+            log.warning("outcome not recorded", message_id=delivery.message.id, error=str(exc))
+
+    async def _throttle(self) -> None:
+        if self._bucket is None:
+            return
+        for _ in itertools.count():
+            wait = self._bucket.take()
+            if wait <= 0:
+                return
+            await asyncio.sleep(wait)
+
+    async def _deliver(self, delivery: Delivery, route: Route) -> None:
+        started = time.monotonic()
+        try:
+            receipt = await self._sink.deliver(delivery)
+        except AuthError as exc:
+            await self._pause(delivery, exc)
+        except TransientError as exc:
+            self.breaker.failure()
+            await self._transient(delivery, route, exc, time.monotonic() - started)
+        except PermanentError as exc:
+            self.breaker.success()
+            await self._park(delivery, route, type(exc).__name__, str(exc), route.hold_lane)
+        except Exception as exc:  # a bug in the connector: park, and log it loudly
+            log.exception("sink failed unexpectedly", endpoint=self.endpoint)
+            await self._park(delivery, route, type(exc).__name__, str(exc), route.hold_lane)
+        else:
+            self.breaker.success()
+            self.paused_until = None
+            await self._delivered(delivery, receipt, time.monotonic() - started)
+
+    async def _delivered(self, delivery: Delivery, receipt: Receipt, seconds: float) -> None:
+        facts = detail(
+            status=receipt.status,
+            target_id=receipt.target_id,
+            duration_ms=round(seconds * 1000, 1),
+            **receipt.detail,
+        )
+        await self._backend.ack(delivery, events=[Event(Step.DELIVERED, facts)])
+        self._observer.delivered(delivery, seconds)
+
+    async def _transient(
+        self, delivery: Delivery, route: Route, exc: TransientError, seconds: float
+    ) -> None:
+        message = delivery.message
+        decision = route.retry.decide(message.attempt, time.time() - message.received_at, exc)
+        facts = detail(
+            error_class=type(exc).__name__,
+            error=str(exc),
+            retry_after=exc.retry_after,
+            duration_ms=round(seconds * 1000, 1),
+        )
+        if decision.retry_in is None:
+            await self._park(
+                delivery, route, type(exc).__name__, str(exc), route.hold_lane, decision.reason
+            )
+            return
+        when = time.time() + decision.retry_in
+        event = Event(Step.FAILED, {**facts, "next_try": when})
+        await self._backend.retry_at(delivery, when, events=[event])
+        self._observer.failed(delivery, "transient")
+
+    async def _park(
+        self,
+        delivery: Delivery,
+        route: Route | None,
+        error_class: str,
+        error: str,
+        hold_lane: bool,
+        reason: str | None = None,
+    ) -> None:
+        event = Event(Step.PARKED, detail(error_class=error_class, error=error, reason=reason))
+        await self._backend.park(delivery, events=[event], hold_lane=hold_lane)
+        self._observer.parked(delivery)
+
+    async def _pause(self, delivery: Delivery, exc: AuthError) -> None:
+        self.paused_until = time.monotonic() + self._pause_probe
+        log.error(
+            "endpoint paused: the target refused our credentials",
+            endpoint=self.endpoint,
+            error=str(exc),
+            probe_in=self._pause_probe,
+        )
+        facts = {"error_class": "AuthError", "error": str(exc), "endpoint_paused": True}
+        await self._backend.release(delivery, events=[Event(Step.FAILED, facts)])
+        self._observer.failed(delivery, "auth")
+        self._observer.paused(self.endpoint, True)
+
+
+class DeliveryObserver:
+    """Hooks for metrics; they do nothing by default."""
+
+    def delivered(self, delivery: Delivery, seconds: float) -> None:
+        """A delivery succeeded after ``seconds`` in the sink."""
+
+    def failed(self, delivery: Delivery, kind: str) -> None:
+        """An attempt failed: ``kind`` is transient or auth."""
+
+    def parked(self, delivery: Delivery) -> None:
+        """A delivery was parked."""
+
+    def paused(self, endpoint: str, paused: bool) -> None:
+        """The endpoint was paused (credentials refused) or resumed."""

@@ -1,0 +1,168 @@
+"""The hub: intake, processor and delivery workers in one process, and their shutdown.
+
+`Hub.run` starts everything on one event loop and returns after a clean shutdown:
+intake stops accepting (503 with Retry-After), the HTTP server closes, the processor and
+the workers stop claiming, deliveries in flight get ``grace`` seconds to finish and the
+rest are given back untried (they are redelivered on the next start), then the store
+closes. Nothing accepted is lost at any point: whatever was acknowledged is on disk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import socket
+import time
+from collections.abc import Generator, Sequence
+
+import structlog
+import uvicorn
+
+from crossdock.bus import Backend, SqliteBackend
+from crossdock.config import Config
+from crossdock.connectors import create_sink
+from crossdock.connectors.base import Sink
+from crossdock.core.limits import CircuitBreaker, TokenBucket
+from crossdock.intake import create_intake_app
+from crossdock.observability.metrics import Metrics
+from crossdock.runtime.delivery import DeliveryWorker
+from crossdock.runtime.observe import MetricsObserver
+from crossdock.runtime.plan import Plan
+from crossdock.runtime.processor import Processor
+
+log = structlog.get_logger(component="hub")
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its own signal handling: the hub owns SIGTERM/SIGINT."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield
+
+
+class Hub:
+    def __init__(self, config: Config, *, grace: float = 10.0, workers_total: int = 1) -> None:
+        self.config = config
+        self.grace = grace
+        self.workers_total = workers_total
+        self.plan = Plan.from_config(config)
+        self.metrics = Metrics()
+        self._stop = asyncio.Event()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    async def run(self, sockets: Sequence[socket.socket] | None = None) -> None:
+        backend = await SqliteBackend.open(
+            self.config.store.path, mask=self.config.journal.mask
+        )
+        try:
+            await self._run(backend, sockets)
+        finally:
+            await backend.close()
+            log.info("stopped")
+
+    async def _run(self, backend: Backend, sockets: Sequence[socket.socket] | None) -> None:
+        sinks = self._sinks()
+        for sink in sinks.values():
+            await sink.open()
+        workers = [self._worker(backend, name, sink) for name, sink in sinks.items()]
+        processor = Processor(backend, self.plan, keep_payloads=self.config.journal.keep_payloads)
+        app = create_intake_app(self.config, backend, metrics=self.metrics)
+        server = _Server(self._server_config(app))
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.stop)
+        tasks = [
+            asyncio.create_task(server.serve(sockets=list(sockets) if sockets else None)),
+            asyncio.create_task(processor.run()),
+            *(asyncio.create_task(w.run()) for w in workers),
+            asyncio.create_task(self._housekeeping(backend)),
+        ]
+        log.info(
+            "started",
+            host=self.config.server.host,
+            port=self.config.server.port,
+            flows=sorted(self.config.flows),
+            targets=sorted(sinks),
+        )
+        stopped = asyncio.create_task(self._stop.wait())
+        await asyncio.wait([stopped, tasks[0]], return_when=asyncio.FIRST_COMPLETED)
+        log.info("stopping")
+        app.drain()
+        server.should_exit = True
+        processor.stop()
+        for w in workers:
+            w.stop()
+        await asyncio.gather(tasks[0], tasks[1], *tasks[2 : 2 + len(workers)])
+        await asyncio.gather(*(w.drain(self.grace) for w in workers))
+        tasks[-1].cancel()
+        for sink in sinks.values():
+            await sink.close()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+
+    def _sinks(self) -> dict[str, Sink]:
+        return {
+            name: create_sink(name, self.config.endpoints[name].connector, self.config.endpoints[name].settings)
+            for name in self.plan.target_endpoints()
+        }
+
+    def _worker(self, backend: Backend, name: str, sink: Sink) -> DeliveryWorker:
+        settings = self.config.endpoints[name].settings
+        concurrency = int(getattr(settings, "concurrency", 8))
+        rate = getattr(settings, "rate_limit", None)
+        bucket = None
+        if rate:
+            share = float(rate) / self.workers_total
+            bucket = TokenBucket(share, max(1.0, float(getattr(settings, "burst", 1) or 1)))
+        breaker_settings = getattr(settings, "breaker", None)
+        breaker = CircuitBreaker()
+        if breaker_settings is not None:
+            breaker = CircuitBreaker(
+                threshold=breaker_settings.threshold,
+                cooldown=breaker_settings.cooldown.total_seconds(),
+                max_cooldown=breaker_settings.max_cooldown.total_seconds(),
+            )
+        return DeliveryWorker(
+            backend,
+            self.plan,
+            name,
+            sink,
+            concurrency=concurrency,
+            breaker=breaker,
+            bucket=bucket,
+            observer=MetricsObserver(self.metrics),
+        )
+
+    def _server_config(self, app: object) -> uvicorn.Config:
+        server = self.config.server
+        return uvicorn.Config(
+            app,  # type: ignore[arg-type]
+            host=server.host,
+            port=server.port,
+            lifespan="off",
+            log_config=None,
+            access_log=False,
+            loop="none",
+            http="httptools",
+        )
+
+    async def _housekeeping(self, backend: Backend) -> None:
+        """Refresh queue metrics every few seconds; purge the journal past retention hourly."""
+        retention = self.config.journal.retention.total_seconds()
+        next_purge = 0.0
+        while True:
+            with contextlib.suppress(Exception):
+                self.metrics.refresh_queues(await backend.stats())
+            if time.monotonic() >= next_purge:
+                try:
+                    purged = await backend.purge(time.time() - retention)
+                    if purged:
+                        log.info("journal purged", messages=purged)
+                except Exception as exc:
+                    log.warning("purge failed", error=str(exc))
+                next_purge = time.monotonic() + 3600
+            await asyncio.sleep(5)

@@ -1,0 +1,111 @@
+"""The processor: takes received messages from intake, filters, routes and maps them.
+
+For each message: the flow's conditions (else `filtered`, with the condition that failed),
+then its routes (all matches, or the first), then each route's mapping. The intake
+delivery is acknowledged together with one new delivery per target, in one commit, with
+the journal. A mapping failure parks the message (naming flow, target, field, path and
+value); it never stops other messages.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+
+import structlog
+
+from crossdock.bus import INTAKE, Backend, Delivery, Event, Forward, Step
+from crossdock.core.errors import CrossdockError, LeaseLost
+from crossdock.core.rules import MappingError, first_failing
+from crossdock.runtime.plan import FlowPlan, Plan, Route
+
+log = structlog.get_logger(component="processor")
+
+
+class Processor:
+    """Drains the intake destination until stopped."""
+
+    def __init__(
+        self,
+        backend: Backend,
+        plan: Plan,
+        *,
+        keep_payloads: bool = True,
+        batch: int = 64,
+        idle_wait: float = 0.5,
+    ) -> None:
+        self._backend = backend
+        self._plan = plan
+        self._keep_payloads = keep_payloads
+        self._batch = batch
+        self._idle_wait = idle_wait
+        self._worker = f"processor-{os.getpid()}"
+        self._stopping = asyncio.Event()
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    async def run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                batch = await self._backend.claim(
+                    INTAKE, worker=self._worker, limit=self._batch, lease_seconds=30.0
+                )
+            except CrossdockError as exc:
+                log.warning("claim failed", destination=INTAKE, error=str(exc))
+                batch = []
+            if not batch:
+                await self._backend.wait(INTAKE, self._idle_wait)
+                continue
+            await asyncio.gather(*(self._process(d) for d in batch))
+
+    async def _process(self, delivery: Delivery) -> None:
+        try:
+            await self._settle(delivery)
+        except LeaseLost:
+            log.info("lease lost", message_id=delivery.message.id)
+        except CrossdockError as exc:  # the store: the lease expires, the message comes back
+            log.warning("processing not recorded", message_id=delivery.message.id, error=str(exc))
+
+    async def _settle(self, delivery: Delivery) -> None:
+        message = delivery.message
+        flow = self._plan.flows.get(message.flow)
+        if flow is None:
+            error = f"flow {message.flow!r} is not in the configuration"
+            await self._backend.park(delivery, events=[_parked("UnknownFlow", error)])
+            return
+        failing = first_failing(flow.when, delivery.payload)
+        if failing is not None:
+            event = Event(Step.FILTERED, {"rule": f"flow.when: {failing}"})
+            await self._backend.ack(delivery, events=[event])
+            return
+        routes = self._routes(flow, delivery)
+        if not routes:
+            event = Event(Step.FILTERED, {"rule": "no route matched"})
+            await self._backend.ack(delivery, events=[event])
+            return
+        forwards = []
+        for route in routes:
+            try:
+                forwards.append(self._forward(route, delivery))
+            except MappingError as exc:
+                error = f"flow {route.flow}, target {route.endpoint}: {exc}"
+                event = _parked("MappingError", error)
+                await self._backend.park(delivery, events=[event], hold_lane=route.hold_lane)
+                return
+        routed = Event(Step.ROUTED, {"targets": [r.endpoint for r in routes]})
+        await self._backend.ack(delivery, events=[routed], forward=forwards)
+
+    @staticmethod
+    def _routes(flow: FlowPlan, delivery: Delivery) -> list[Route]:
+        matched = [r for r in flow.routes if first_failing(r.when, delivery.payload) is None]
+        return matched[:1] if flow.first_match else matched
+
+    def _forward(self, route: Route, delivery: Delivery) -> Forward:
+        payload = route.mapping.apply(delivery.payload)
+        snapshot = payload if self._keep_payloads else None
+        return Forward(route.endpoint, payload, [Event(Step.MAPPED, payload=snapshot)])
+
+
+def _parked(error_class: str, error: str) -> Event:
+    return Event(Step.PARKED, {"error_class": error_class, "error": error})

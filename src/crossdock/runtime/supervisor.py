@@ -1,0 +1,93 @@
+"""`crossdock run`: one hub process, or N worker processes sharing one listening socket.
+
+With ``workers > 1`` the parent binds the socket, forks N hubs that all accept on it and
+share the store, forwards SIGTERM/SIGINT to them, and restarts a worker that dies (a
+crash loses nothing: its leases expire and its deliveries are handed out again).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import sys
+import time
+
+import structlog
+import uvloop
+
+from crossdock.config import Config
+from crossdock.runtime.hub import Hub
+
+log = structlog.get_logger(component="supervisor")
+
+
+def run_hub(config: Config, *, workers: int = 1, grace: float = 10.0) -> int:
+    if workers <= 1:
+        uvloop.run(Hub(config, grace=grace).run())
+        return 0
+    sock = _bind(config.server.host, config.server.port)
+    return _supervise(config, sock, workers, grace)
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def _child(config: Config, sock: socket.socket, workers: int, grace: float) -> None:
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, signal.SIG_DFL)
+    try:
+        uvloop.run(Hub(config, grace=grace, workers_total=workers).run(sockets=[sock]))
+        code = 0
+    except BaseException:
+        log.exception("worker failed")
+        code = 1
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+def _spawn(config: Config, sock: socket.socket, workers: int, grace: float) -> int:
+    pid = os.fork()
+    if pid == 0:
+        _child(config, sock, workers, grace)
+    return pid
+
+
+def _supervise(config: Config, sock: socket.socket, workers: int, grace: float) -> int:
+    children = {_spawn(config, sock, workers, grace) for _ in range(workers)}
+    stopping = False
+
+    def forward(sig: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+        for pid in children:
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    failures = 0
+    while children:
+        try:
+            pid, status = os.wait()
+        except ChildProcessError:
+            break
+        children.discard(pid)
+        if stopping:
+            continue
+        failures += 1
+        log.error("worker died; starting another", pid=pid, status=status)
+        time.sleep(min(5.0, 0.2 * failures))
+        children.add(_spawn(config, sock, workers, grace))
+    sock.close()
+    return 0

@@ -1,0 +1,158 @@
+"""The processor on a real store: filter, route, map, park on mapping failure."""
+
+from __future__ import annotations
+
+import asyncio
+import textwrap
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from crossdock.bus import INTAKE, MessageQuery, MessageStatus, SqliteBackend, Step
+from crossdock.config import load_config
+from crossdock.core.envelope import Message
+from crossdock.runtime.plan import Plan
+from crossdock.runtime.processor import Processor
+
+CONFIG = """
+version: 1
+endpoints:
+  shop: {connector: webhook}
+  net: {connector: http, settings: {base_url: "http://127.0.0.1:9"}}
+  field: {connector: http, settings: {base_url: "http://127.0.0.1:9"}}
+  audit: {connector: http, settings: {base_url: "http://127.0.0.1:9"}}
+flows:
+  incidents:
+    source: shop
+    key: id
+    when: [{path: state, not_equals: draft}]
+    route: first
+    targets:
+      - endpoint: net
+        when: [{path: category, equals: network}]
+        mapping:
+          fields:
+            ref: id
+            prio: {from: priority, map: {"1": critical, "2": high}}
+      - endpoint: field
+        when: [{path: category, in: [hardware, desk]}]
+  copies:
+    source: shop
+    targets:
+      - endpoint: net
+      - endpoint: audit
+        mapping: {keep: [id]}
+"""
+
+
+@pytest.fixture
+async def env(tmp_path: Path) -> AsyncIterator[tuple[SqliteBackend, Processor]]:
+    (tmp_path / "c.yaml").write_text(textwrap.dedent(CONFIG))
+    plan = Plan.from_config(load_config(tmp_path / "c.yaml"))
+    backend = await SqliteBackend.open(tmp_path / "s.db")
+    processor = Processor(backend, plan, idle_wait=0.05)
+    task = asyncio.create_task(processor.run())
+    yield backend, processor
+    processor.stop()
+    await task
+    await backend.close()
+
+
+async def send(backend: SqliteBackend, flow: str, body: dict[str, object]) -> str:
+    msg = Message.new(flow=flow, source="shop", event_type="ticket", body=body, key=str(body["id"]))
+    await backend.enqueue(msg)
+    return msg.id
+
+
+async def settled(backend: SqliteBackend, message_id: str) -> list[tuple[str, str | None]]:
+    """Wait until intake has no delivery of the message; return its journal steps."""
+    for _ in range(200):
+        journey = await backend.journey(message_id)
+        assert journey is not None
+        steps = [(e.step.value, e.destination) for e in journey.entries]
+        if len(steps) > 1:
+            return steps
+        await asyncio.sleep(0.02)
+    raise AssertionError("not processed in time")
+
+
+async def test_first_match_routes_and_maps(env: tuple[SqliteBackend, Processor]) -> None:
+    backend, _ = env
+    mid = await send(
+        backend, "incidents", {"id": 1, "state": "new", "category": "network", "priority": 1}
+    )
+    steps = await settled(backend, mid)
+    assert steps == [("received", None), ("routed", INTAKE), ("mapped", "net")]
+    [delivery] = await backend.claim("net", worker="t")
+    assert delivery.payload == {"ref": 1, "prio": "critical"}
+    assert await backend.claim("field", worker="t") == []
+
+
+async def test_all_matches_fan_out_with_their_own_mappings(
+    env: tuple[SqliteBackend, Processor],
+) -> None:
+    backend, _ = env
+    mid = await send(backend, "copies", {"id": 2, "secret": "x"})
+    await settled(backend, mid)
+    [to_net] = await backend.claim("net", worker="t")
+    [to_audit] = await backend.claim("audit", worker="t")
+    assert to_net.payload == {"id": 2, "secret": "x"}
+    assert to_audit.payload == {"id": 2}
+
+
+async def test_flow_condition_filters_with_the_rule(env: tuple[SqliteBackend, Processor]) -> None:
+    backend, _ = env
+    mid = await send(backend, "incidents", {"id": 3, "state": "draft", "category": "network"})
+    await settled(backend, mid)
+    journey = await backend.journey(mid)
+    assert journey is not None
+    assert journey.summary.status is MessageStatus.FILTERED
+    assert journey.entries[-1].detail == {"rule": "flow.when: state not_equals 'draft'"}
+
+
+async def test_no_route_is_reported_not_dropped_silently(
+    env: tuple[SqliteBackend, Processor],
+) -> None:
+    backend, _ = env
+    mid = await send(backend, "incidents", {"id": 4, "state": "new", "category": "facilities"})
+    await settled(backend, mid)
+    found = await backend.find_messages(MessageQuery(status=MessageStatus.FILTERED))
+    assert [m.id for m in found] == [mid]
+    journey = await backend.journey(mid)
+    assert journey is not None
+    assert journey.entries[-1].detail == {"rule": "no route matched"}
+
+
+async def test_mapping_failure_parks_with_an_explanation_and_others_go_on(
+    env: tuple[SqliteBackend, Processor],
+) -> None:
+    backend, _ = env
+    bad = await send(
+        backend, "incidents", {"id": 5, "state": "new", "category": "network", "priority": 9}
+    )
+    good = await send(
+        backend, "incidents", {"id": 6, "state": "new", "category": "network", "priority": 2}
+    )
+    await settled(backend, bad)
+    await settled(backend, good)
+    journey = await backend.journey(bad)
+    assert journey is not None
+    assert journey.summary.status is MessageStatus.PARKED
+    parked = journey.entries[-1]
+    assert parked.step is Step.PARKED
+    assert parked.detail["error_class"] == "MappingError"
+    assert parked.detail["error"] == (
+        "flow incidents, target net: field prio from priority: no entry in the value map (value 9)"
+    )
+    [delivery] = await backend.claim("net", worker="t")
+    assert delivery.message.id == good
+
+
+async def test_unknown_flow_is_parked(env: tuple[SqliteBackend, Processor]) -> None:
+    backend, _ = env
+    mid = await send(backend, "gone", {"id": 7})
+    await settled(backend, mid)
+    journey = await backend.journey(mid)
+    assert journey is not None
+    assert journey.entries[-1].detail["error_class"] == "UnknownFlow"
