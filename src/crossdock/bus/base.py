@@ -260,9 +260,9 @@ class Backend(Protocol):
         """Remove matching parked deliveries for good, recording ``reason``."""
         ...
 
-    async def wait(self, destination: str, timeout: float) -> None:
+    async def wait(self, destination: str, at_most: float) -> None:
         """Return soon after something may have become claimable at ``destination``, or
-        after ``timeout`` seconds at the latest. A hint for idle workers, never a promise."""
+        after ``at_most`` seconds at the latest. A hint for idle workers, never a promise."""
         ...
 
     async def stats(self) -> list[QueueStats]:

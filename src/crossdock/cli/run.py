@@ -9,7 +9,7 @@ import typer
 
 from crossdock.cli.queue import err
 from crossdock.config import load_config
-from crossdock.core.errors import ConfigError
+from crossdock.core.errors import ConfigError, CrossdockError
 
 
 def run(
@@ -40,7 +40,12 @@ def run(
             err.print(f"  {problem}", markup=False, highlight=False)
         raise typer.Exit(1) from None
     configure_logging(secret_values(loaded), level=log_level)
-    raise typer.Exit(run_hub(loaded, workers=workers, grace=grace))
+    try:
+        code = run_hub(loaded, workers=workers, grace=grace)
+    except CrossdockError as exc:
+        err.print(f"[bold red]error:[/] {exc}", highlight=False)
+        raise typer.Exit(1) from None
+    raise typer.Exit(code)
 
 
 def register(app: typer.Typer) -> None:

@@ -170,7 +170,12 @@ class DeliveryWorker:
             await self._park(delivery, route, type(exc).__name__, str(exc), route.hold_lane)
         else:
             self.breaker.success()
-            self.paused_until = None
+            if self.paused_until is not None:
+                self.paused_until = None
+                log.warning(
+                    "endpoint resumed: the target accepted a delivery", endpoint=self.endpoint
+                )
+                self._observer.paused(self.endpoint, False)
             await self._delivered(delivery, receipt, time.monotonic() - started)
 
     async def _delivered(self, delivery: Delivery, receipt: Receipt, seconds: float) -> None:

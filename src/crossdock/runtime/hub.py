@@ -23,6 +23,7 @@ from crossdock.bus import Backend, SqliteBackend
 from crossdock.config import Config
 from crossdock.connectors import create_sink
 from crossdock.connectors.base import Sink
+from crossdock.core.errors import CrossdockError
 from crossdock.core.limits import CircuitBreaker, TokenBucket
 from crossdock.intake import create_intake_app
 from crossdock.observability.metrics import Metrics
@@ -55,9 +56,7 @@ class Hub:
         self._stop.set()
 
     async def run(self, sockets: Sequence[socket.socket] | None = None) -> None:
-        backend = await SqliteBackend.open(
-            self.config.store.path, mask=self.config.journal.mask
-        )
+        backend = await SqliteBackend.open(self.config.store.path, mask=self.config.journal.mask)
         try:
             await self._run(backend, sockets)
         finally:
@@ -66,8 +65,17 @@ class Hub:
 
     async def _run(self, backend: Backend, sockets: Sequence[socket.socket] | None) -> None:
         sinks = self._sinks()
-        for sink in sinks.values():
-            await sink.open()
+        try:
+            for sink in sinks.values():
+                await sink.open()
+            await self._serve(backend, sinks, sockets)
+        finally:
+            for sink in sinks.values():
+                await sink.close()
+
+    async def _serve(
+        self, backend: Backend, sinks: dict[str, Sink], sockets: Sequence[socket.socket] | None
+    ) -> None:
         workers = [self._worker(backend, name, sink) for name, sink in sinks.items()]
         processor = Processor(backend, self.plan, keep_payloads=self.config.journal.keep_payloads)
         app = create_intake_app(self.config, backend, metrics=self.metrics)
@@ -75,12 +83,10 @@ class Hub:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.stop)
-        tasks = [
-            asyncio.create_task(server.serve(sockets=list(sockets) if sockets else None)),
-            asyncio.create_task(processor.run()),
-            *(asyncio.create_task(w.run()) for w in workers),
-            asyncio.create_task(self._housekeeping(backend)),
-        ]
+        serving = asyncio.create_task(server.serve(sockets=list(sockets) if sockets else None))
+        running = [asyncio.create_task(processor.run())]
+        running += [asyncio.create_task(w.run()) for w in workers]
+        housekeeping = asyncio.create_task(self._housekeeping(backend))
         log.info(
             "started",
             host=self.config.server.host,
@@ -89,24 +95,29 @@ class Hub:
             targets=sorted(sinks),
         )
         stopped = asyncio.create_task(self._stop.wait())
-        await asyncio.wait([stopped, tasks[0]], return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait([stopped, serving], return_when=asyncio.FIRST_COMPLETED)
         log.info("stopping")
         app.drain()
         server.should_exit = True
         processor.stop()
         for w in workers:
             w.stop()
-        await asyncio.gather(tasks[0], tasks[1], *tasks[2 : 2 + len(workers)])
+        await asyncio.gather(*running)
         await asyncio.gather(*(w.drain(self.grace) for w in workers))
-        tasks[-1].cancel()
-        for sink in sinks.values():
-            await sink.close()
+        housekeeping.cancel()
+        stopped.cancel()
+        await app.close()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
+        failure = await asyncio.gather(serving, return_exceptions=True)
+        if isinstance(failure[0], BaseException):
+            raise CrossdockError(f"the HTTP server stopped: {failure[0]!r}")
 
     def _sinks(self) -> dict[str, Sink]:
         return {
-            name: create_sink(name, self.config.endpoints[name].connector, self.config.endpoints[name].settings)
+            name: create_sink(
+                name, self.config.endpoints[name].connector, self.config.endpoints[name].settings
+            )
             for name in self.plan.target_endpoints()
         }
 
@@ -151,18 +162,16 @@ class Hub:
         )
 
     async def _housekeeping(self, backend: Backend) -> None:
-        """Refresh queue metrics every few seconds; purge the journal past retention hourly."""
+        """Purge the journal past its retention, hourly. (Intake refreshes queue gauges.)"""
         retention = self.config.journal.retention.total_seconds()
         next_purge = 0.0
         while True:
-            with contextlib.suppress(Exception):
-                self.metrics.refresh_queues(await backend.stats())
             if time.monotonic() >= next_purge:
                 try:
                     purged = await backend.purge(time.time() - retention)
                     if purged:
                         log.info("journal purged", messages=purged)
-                except Exception as exc:
+                except CrossdockError as exc:
                     log.warning("purge failed", error=str(exc))
                 next_purge = time.monotonic() + 3600
             await asyncio.sleep(5)

@@ -7,6 +7,7 @@ crash loses nothing: its leases expire and its deliveries are handed out again).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -17,24 +18,31 @@ import structlog
 import uvloop
 
 from crossdock.config import Config
+from crossdock.core.errors import CrossdockError
 from crossdock.runtime.hub import Hub
 
 log = structlog.get_logger(component="supervisor")
 
 
 def run_hub(config: Config, *, workers: int = 1, grace: float = 10.0) -> int:
-    if workers <= 1:
-        uvloop.run(Hub(config, grace=grace).run())
-        return 0
+    """Run until SIGTERM/SIGINT; the exit status (0 after a clean shutdown)."""
     sock = _bind(config.server.host, config.server.port)
+    if workers <= 1:
+        uvloop.run(Hub(config, grace=grace).run(sockets=[sock]))
+        return 0
     return _supervise(config, sock, workers, grace)
 
 
 def _bind(host: str, port: int) -> socket.socket:
+    """Listen before anything else starts, so a taken port is a clear error at once."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise CrossdockError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
     sock.listen(2048)
     sock.set_inheritable(True)
     return sock
@@ -69,10 +77,8 @@ def _supervise(config: Config, sock: socket.socket, workers: int, grace: float) 
         nonlocal stopping
         stopping = True
         for pid in children:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, sig)
-            except ProcessLookupError:
-                pass
 
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, forward)

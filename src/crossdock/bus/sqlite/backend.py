@@ -259,14 +259,14 @@ class SqliteBackend:
             if event is not None:
                 event.set()
 
-    async def wait(self, destination: str, timeout: float) -> None:
+    async def wait(self, destination: str, at_most: float) -> None:
         """Return when something may have become claimable at ``destination`` in this
-        process, or after ``timeout`` seconds (other processes, due retries, expired leases).
+        process, or after ``at_most`` seconds (other processes, due retries, expired leases).
         """
         event = self._wakeups.setdefault(destination, asyncio.Event())
         if not event.is_set():
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(event.wait(), timeout)
+                await asyncio.wait_for(event.wait(), at_most)
         event.clear()
 
     async def stats(self) -> list[QueueStats]:

@@ -159,6 +159,19 @@ def enqueue(
         ).fetchone()
         if row is not None:
             return str(row[0])
+    insert_message(conn, message, destination, dedup_key, rows, now)
+    return None
+
+
+def insert_message(
+    conn: sqlite3.Connection,
+    message: Message,
+    destination: str,
+    dedup_key: str | None,
+    rows: Sequence[JournalRow],
+    now: float,
+) -> None:
+    """Store a message and its first delivery (the caller checked for duplicates)."""
     conn.execute(
         "INSERT INTO messages (id, flow, source, event_type, key, headers, body, received_at,"
         " correlation_id, dedup_key, status, open_count, parked_count, updated_at)"
@@ -179,7 +192,6 @@ def enqueue(
     )
     insert_entry(conn, message.id, (destination, message.flow, message.key), None, now, now)
     write_journal(conn, rows, now)
-    return None
 
 
 def enqueue_many(
@@ -202,7 +214,7 @@ def enqueue_many(
         if earlier:
             return [str(r[0]) for r in earlier]
     for message, rows in messages:
-        enqueue(conn, message, destination, None if dedup is None else dedup[1], rows, now)
+        insert_message(conn, message, destination, None if dedup is None else dedup[1], rows, now)
     if cursor is not None:
         conn.execute(
             "INSERT INTO cursors (name, value, updated_at) VALUES (?, ?, ?)"

@@ -1,0 +1,91 @@
+"""What the intake knows of the store between requests: queue depth, readiness, draining.
+
+`StoreWatch.run` asks ``backend.stats()`` every ``interval`` seconds: the total depth
+feeds back-pressure, the per-queue figures feed the metrics' queue gauges, and each
+answer counts as a sign of life for readiness.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import structlog
+
+from crossdock.bus.base import Backend
+from crossdock.core.errors import StoreError
+from crossdock.observability.metrics import Metrics
+
+__all__ = ["StoreWatch"]
+
+log = structlog.get_logger("crossdock.intake")
+
+
+class StoreWatch:
+    """Depth, readiness and draining, as one small piece of state the handlers read."""
+
+    def __init__(
+        self,
+        backend: Backend,
+        metrics: Metrics,
+        *,
+        interval: float = 1.0,
+        stale_after: float = 5.0,
+    ) -> None:
+        self._backend = backend
+        self._metrics = metrics
+        self.interval = interval
+        self.stale_after = stale_after
+        self.depth = 0  # messages waiting in every queue, at the last refresh
+        self.draining = False
+        self._read_ok_at: float | None = None
+        self._write_failed_at: float | None = None
+
+    # -- readiness ------------------------------------------------------------------------
+
+    def wrote(self) -> None:
+        """A commit succeeded."""
+        self._write_failed_at = None
+
+    def write_failed(self) -> None:
+        """A commit failed (disk full, locked)."""
+        self._write_failed_at = time.monotonic()
+
+    @property
+    def ever_read(self) -> bool:
+        """The store has answered at least once."""
+        return self._read_ok_at is not None
+
+    def ready(self) -> bool:
+        """Not draining, the store answered lately, and no commit failed lately."""
+        now = time.monotonic()
+        if self.draining or self._read_ok_at is None:
+            return False
+        if now - self._read_ok_at > self.stale_after:
+            return False
+        failed = self._write_failed_at
+        return failed is None or now - failed > self.stale_after
+
+    # -- the refresh loop -----------------------------------------------------------------
+
+    async def refresh(self) -> bool:
+        """Read the queue figures once; False if the store did not answer."""
+        try:
+            stats = await asyncio.wait_for(self._backend.stats(), timeout=self.stale_after)
+        except (StoreError, TimeoutError) as exc:
+            log.warning("store not answering", error_class=type(exc).__name__)
+            return False
+        self.depth = sum(s.depth for s in stats)
+        self._metrics.refresh_queues(stats)
+        self._read_ok_at = time.monotonic()
+        return True
+
+    async def run(self) -> None:
+        """Refresh every ``interval`` seconds until cancelled or draining (the backend
+        may be closed soon after the intake drains)."""
+        while not self.draining:
+            try:
+                await self.refresh()
+            except Exception as exc:  # a bug: log it, keep the intake up
+                log.error("queue refresh failed", error_class=type(exc).__name__)
+            await asyncio.sleep(self.interval)
