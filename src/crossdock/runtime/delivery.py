@@ -102,7 +102,7 @@ class DeliveryWorker:
         """How many deliveries to claim now (0: waited instead, ask again)."""
         free = self._concurrency - len(self._tasks)
         if free <= 0:
-            await asyncio.wait(set(self._tasks), return_when=asyncio.FIRST_COMPLETED)
+            await self._wait_for_a_task()
             return 0
         now = time.monotonic()
         if self.paused_until is not None and now < self.paused_until:
@@ -110,7 +110,7 @@ class DeliveryWorker:
             return 0
         if self.breaker.state is not BreakerState.CLOSED or self.paused_until is not None:
             if self._tasks:  # a probe is out: wait for its answer
-                await asyncio.wait(set(self._tasks), return_when=asyncio.FIRST_COMPLETED)
+                await self._wait_for_a_task()
                 return 0
             wait = self.breaker.allow()
             if wait > 0:
@@ -118,6 +118,15 @@ class DeliveryWorker:
                 return 0
             return 1
         return free
+
+    async def _wait_for_a_task(self) -> None:
+        """Until a delivery in flight ends, or `stop` is called (the deliveries in flight
+        then get the hub's grace period in `drain`, not their whole timeout)."""
+        stop = asyncio.create_task(self._stopping.wait())
+        try:
+            await asyncio.wait({*self._tasks, stop}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stop.cancel()
 
     async def _idle(self, seconds: float) -> None:
         stop = asyncio.create_task(self._stopping.wait())

@@ -25,7 +25,7 @@ def test_example_validates(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ERP_TOKEN", "example-token")
     config = load_config(EXAMPLE)
     assert sorted(config.endpoints) == ["erp", "shop"]
-    assert config.flows["orders"].key == "order.id"
+    assert config.flows["orders"].key == "order.customer"
     assert config.store.path == EXAMPLE.parent / "data" / "crossdock.db"
     result = CliRunner().invoke(app, ["validate", str(EXAMPLE)])
     assert (result.exit_code, result.stdout) == (0, "ok: 2 endpoints, 1 flow\n")

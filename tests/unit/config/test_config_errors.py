@@ -122,7 +122,7 @@ def test_unknown_connector_lists_the_known_ones(tmp_path: Path) -> None:
     path = write(tmp_path, BASE.replace("connector: webhook", "connector: ftp"))
     [problem] = problems(path)
     assert located(problem) == ("endpoints.shop.connector", 4, 16)
-    assert problem.message == 'unknown connector "ftp"; known: http, webhook'
+    assert problem.message == 'unknown connector "ftp"; known: http, poll, webhook'
 
 
 def test_unknown_auth_type_inside_settings(tmp_path: Path) -> None:
