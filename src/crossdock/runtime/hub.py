@@ -131,7 +131,9 @@ class Hub:
             bucket = TokenBucket(share, max(1.0, float(getattr(settings, "burst", 1) or 1)))
         breaker_settings = getattr(settings, "breaker", None)
         breaker = CircuitBreaker()
+        pause_probe = 30.0
         if breaker_settings is not None:
+            pause_probe = breaker_settings.auth_probe.total_seconds()
             breaker = CircuitBreaker(
                 threshold=breaker_settings.threshold,
                 cooldown=breaker_settings.cooldown.total_seconds(),
@@ -145,6 +147,7 @@ class Hub:
             concurrency=concurrency,
             breaker=breaker,
             bucket=bucket,
+            pause_probe=pause_probe,
             observer=MetricsObserver(self.metrics),
         )
 
