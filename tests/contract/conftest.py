@@ -60,7 +60,7 @@ class _TmpfsStorage:
 def _small_tmpfs(directory: Path) -> Iterator[SmallStorage]:
     directory.mkdir(parents=True)
     mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(directory)],
+        ["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(directory)],
         capture_output=True,
         text=True,
         check=False,

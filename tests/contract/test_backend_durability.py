@@ -129,7 +129,18 @@ async def _fill_refuse_recover(backend: Backend, storage: SmallStorage, clock: F
     assert (await stats_of(backend, FLOW, "crm")).depth == 0
     assert counts(await stats_of(backend))[:2] == (len(stored), 1)
 
+    # A batch that does not fit stores none of its messages, nor its cursor.
+    batch = [new_message(clock, f"poll{i}", body={"pad": "z" * 50_000}) for i in range(3)]
+    with pytest.raises(StoreUnavailable):
+        await backend.enqueue_many(batch, cursor=("poll:desk", "next"))
+    assert await backend.get_cursor("poll:desk") is None
+    for m in batch:
+        assert await backend.journey(m.id) is None
+
     storage.free()
+    await backend.enqueue_many(batch, cursor=("poll:desk", "next"))
+    assert await backend.get_cursor("poll:desk") == "next"
+    stored.update((m.id, m) for m in batch)
     result = await backend.enqueue(refused)
     assert (result.message_id, result.duplicate) == (refused.id, False)
     stored[refused.id] = refused

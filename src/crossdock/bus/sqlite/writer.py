@@ -7,8 +7,10 @@ answered only after the transaction holding its operation has committed.
 
 Operations must raise their domain errors (`LeaseLost`, ...) before their first write, so
 a refused operation leaves nothing behind and the others in the batch still commit. An
-SQLite error (disk full, I/O error, lock timeout) fails the whole batch with
-`StoreUnavailable` and rolls it back.
+SQLite error of the store itself (disk full, I/O error, lock timeout) fails the whole batch
+with `StoreUnavailable` and rolls it back. Any other failure (a constraint, a value that
+cannot be stored, a bug) rolls the batch back and re-runs its operations one by one, so
+only the faulty one fails.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from crossdock.core.errors import CrossdockError, StoreUnavailable
+from crossdock.core.errors import CrossdockError, StoreError, StoreUnavailable
 
 T = TypeVar("T")
 Operation = Callable[[sqlite3.Connection], T]
@@ -45,6 +47,15 @@ def _settle(results: list[tuple[asyncio.Future[Any], bool, Any]]) -> None:
             future.set_result(value)
         else:
             future.set_exception(value)
+
+
+def _refusal(exc: BaseException) -> BaseException:
+    """What the caller of a failed lone operation gets: constraint -> StoreError, bug as is."""
+    if isinstance(exc, sqlite3.IntegrityError):
+        refused = StoreError(f"the store refused the operation: {exc}")
+        refused.__cause__ = exc
+        return refused
+    return exc
 
 
 class Writer:
@@ -130,6 +141,25 @@ class Writer:
             fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
 
     def _transaction(self, conn: sqlite3.Connection, batch: list[_Job]) -> None:
+        try:
+            outcomes = self._commit(conn, batch)
+        except (sqlite3.OperationalError, sqlite3.InternalError) as exc:
+            # Disk full, I/O error, lock timeout: nothing committed, try again later.
+            failure = StoreUnavailable(f"the store could not commit: {exc}")
+            failure.__cause__ = exc
+            outcomes = [(False, failure)] * len(batch)
+        except BaseException as exc:
+            if len(batch) > 1:
+                # One operation is at fault (a constraint, a bug): run each alone, so only
+                # that one fails and the others still commit.
+                for job in batch:
+                    self._transaction(conn, [job])
+                return
+            outcomes = [(False, _refusal(exc))]
+        self._answer(batch, outcomes)
+
+    def _commit(self, conn: sqlite3.Connection, batch: list[_Job]) -> list[tuple[bool, Any]]:
+        """Run the batch in one transaction; on any exception roll back and re-raise."""
         outcomes: list[tuple[bool, Any]] = []
         try:
             conn.execute("BEGIN IMMEDIATE")
@@ -142,19 +172,13 @@ class Writer:
                         raise RuntimeError("operation failed after writing") from exc
                     outcomes.append((False, exc))
             conn.execute("COMMIT")
-            self.commits += 1
-            self.operations += len(batch)
-        except sqlite3.Error as exc:
+        except BaseException:
             if conn.in_transaction:
                 conn.rollback()
-            failure = StoreUnavailable(f"the store could not commit: {exc}")
-            failure.__cause__ = exc
-            outcomes = [(False, failure)] * len(batch)
-        except BaseException as exc:  # a bug in an operation: fail the batch loudly
-            if conn.in_transaction:
-                conn.rollback()
-            outcomes = [(False, exc)] * len(batch)
-        self._answer(batch, outcomes)
+            raise
+        self.commits += 1
+        self.operations += len(batch)
+        return outcomes
 
     @staticmethod
     def _answer(batch: list[_Job], outcomes: list[tuple[bool, Any]]) -> None:
