@@ -242,7 +242,7 @@ _PATH_LITERAL = re.compile(r"([A-Za-z0-9\-._~!$&'()*+,;=:@/?]|%[0-9A-Fa-f]{2})*"
 _HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _RESERVED_HEADERS = frozenset(
     {"authorization", "connection", "content-length", "host", "idempotency-key"}
-    | {"transfer-encoding", "x-crossdock-attempt", "x-crossdock-message-id"}
+    | {"transfer-encoding"}
 )
 
 
@@ -272,7 +272,7 @@ def _header_problem(name: str, value: str) -> str | None:
         return f"{name!r} is not a valid header name"
     if any(c in value for c in "\r\n\0"):
         return f"the value of header {name} holds a line break or NUL"
-    if name.lower() in _RESERVED_HEADERS:
+    if name.lower() in _RESERVED_HEADERS or name.lower().startswith("x-crossdock-"):
         return f"header {name} is set by crossdock (use auth for credentials)"
     return None
 
@@ -358,6 +358,11 @@ class BreakerSettings(ConfigModel):
     max_cooldown: Duration = Field(
         default=timedelta(minutes=5), description="Longest wait between two probes."
     )
+    auth_probe: Duration = Field(
+        default=timedelta(seconds=30),
+        description="While the endpoint is paused because it refused our credentials "
+        "(401/403), one delivery is tried this often; the endpoint resumes when it succeeds.",
+    )
 
     @model_validator(mode="after")
     def _cooldowns_in_order(self) -> BreakerSettings:
@@ -409,7 +414,7 @@ class HttpSettings(ConnectorSettings):
         default=None, gt=0, description="Most requests per second on average; none: no limit."
     )
     burst: int = Field(
-        default=1, ge=1, description="Requests that may go at once above rate_limit (bucket size)."
+        default=1, ge=1, description="Most requests sent at once after a quiet spell (bucket size)."
     )
     breaker: BreakerSettings = Field(
         default_factory=BreakerSettings,

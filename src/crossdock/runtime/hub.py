@@ -30,6 +30,7 @@ from crossdock.observability.metrics import Metrics
 from crossdock.runtime.delivery import DeliveryWorker
 from crossdock.runtime.observe import MetricsObserver
 from crossdock.runtime.plan import Plan
+from crossdock.runtime.poller import Poller, pollers_for
 from crossdock.runtime.processor import Processor
 
 log = structlog.get_logger(component="hub")
@@ -44,8 +45,16 @@ class _Server(uvicorn.Server):
 
 
 class Hub:
-    def __init__(self, config: Config, *, grace: float = 10.0, workers_total: int = 1) -> None:
+    def __init__(
+        self,
+        config: Config,
+        *,
+        grace: float = 10.0,
+        workers_total: int = 1,
+        run_pollers: bool = True,
+    ) -> None:
         self.config = config
+        self.run_pollers = run_pollers  # only one process may poll an endpoint
         self.grace = grace
         self.workers_total = workers_total
         self.plan = Plan.from_config(config)
@@ -84,8 +93,11 @@ class Hub:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.stop)
         serving = asyncio.create_task(server.serve(sockets=list(sockets) if sockets else None))
+        polled = pollers_for(self.config) if self.run_pollers else []
+        pollers = [Poller(backend, self.config, name) for name in polled]
         running = [asyncio.create_task(processor.run())]
         running += [asyncio.create_task(w.run()) for w in workers]
+        running += [asyncio.create_task(p.run()) for p in pollers]
         housekeeping = asyncio.create_task(self._housekeeping(backend))
         log.info(
             "started",
@@ -102,6 +114,8 @@ class Hub:
         processor.stop()
         for w in workers:
             w.stop()
+        for p in pollers:
+            p.stop()
         await asyncio.gather(*running)
         await asyncio.gather(*(w.drain(self.grace) for w in workers))
         housekeeping.cancel()

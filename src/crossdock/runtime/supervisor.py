@@ -48,11 +48,12 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _child(config: Config, sock: socket.socket, workers: int, grace: float) -> None:
+def _child(config: Config, sock: socket.socket, workers: int, grace: float, index: int) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, signal.SIG_DFL)
     try:
-        uvloop.run(Hub(config, grace=grace, workers_total=workers).run(sockets=[sock]))
+        hub = Hub(config, grace=grace, workers_total=workers, run_pollers=index == 0)
+        uvloop.run(hub.run(sockets=[sock]))
         code = 0
     except BaseException:
         log.exception("worker failed")
@@ -62,15 +63,16 @@ def _child(config: Config, sock: socket.socket, workers: int, grace: float) -> N
     os._exit(code)
 
 
-def _spawn(config: Config, sock: socket.socket, workers: int, grace: float) -> int:
+def _spawn(config: Config, sock: socket.socket, workers: int, grace: float, index: int) -> int:
     pid = os.fork()
     if pid == 0:
-        _child(config, sock, workers, grace)
+        _child(config, sock, workers, grace, index)
     return pid
 
 
 def _supervise(config: Config, sock: socket.socket, workers: int, grace: float) -> int:
-    children = {_spawn(config, sock, workers, grace) for _ in range(workers)}
+    # Worker 0 alone runs the pollers: two pollers of one endpoint would store twice.
+    children = {_spawn(config, sock, workers, grace, i): i for i in range(workers)}
     stopping = False
 
     def forward(sig: int, _frame: object) -> None:
@@ -88,12 +90,12 @@ def _supervise(config: Config, sock: socket.socket, workers: int, grace: float) 
             pid, status = os.wait()
         except ChildProcessError:
             break
-        children.discard(pid)
-        if stopping:
+        index = children.pop(pid, None)
+        if stopping or index is None:
             continue
         failures += 1
         log.error("worker died; starting another", pid=pid, status=status)
         time.sleep(min(5.0, 0.2 * failures))
-        children.add(_spawn(config, sock, workers, grace))
+        children[_spawn(config, sock, workers, grace, index)] = index
     sock.close()
     return 0

@@ -141,7 +141,14 @@ def test_every_model_field_is_in_the_schema_with_a_description() -> None:
             assert prop.get("description"), f"{name}.{key}"
     flow = defs["Flow"]["properties"]
     assert set(flow) == {
-        "description", "sources", "source", "key", "on_park", "when", "route", "targets"
+        "description",
+        "sources",
+        "source",
+        "key",
+        "on_park",
+        "when",
+        "route",
+        "targets",
     }
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -114,6 +115,7 @@ class SqliteBackend:
             return conn
 
         self._writer = Writer(connect, lock_path=f"{path}.lock")
+        self._insert_messages = functools.partial(lanes.insert_messages, clock=clock)
         self._wakeups: dict[str, asyncio.Event] = {}
         self._reader_pool = ThreadPoolExecutor(1, thread_name_prefix="crossdock-reader")
         self._reader: sqlite3.Connection | None = None
@@ -160,6 +162,11 @@ class SqliteBackend:
     ) -> EnqueueResult:
         received = Event(Step.RECEIVED, base.detail(dedup_key=dedup_key, destination=destination))
         rows = lanes.journal_rows(message.id, None, None, [received, *self._masked(events)])
+        if dedup_key is None:  # nothing to check: stored together with its neighbours
+            new = lanes.new_message(message, destination, None, rows)
+            await self._writer.submit_grouped(self._insert_messages, new)
+            self._notify(destination)
+            return EnqueueResult(message.id, duplicate=False)
         earlier = await self._write(
             lambda c: lanes.enqueue(c, message, destination, dedup_key, rows, self._clock())
         )
@@ -196,9 +203,10 @@ class SqliteBackend:
     async def claim(
         self, destination: str, *, worker: str, limit: int = 1, lease_seconds: float = 30.0
     ) -> list[Delivery]:
-        return await self._write(
+        claimed = await self._write(
             lambda c: lanes.claim(c, destination, worker, limit, lease_seconds, self._clock())
         )
+        return lanes.deliveries(claimed, destination)
 
     def _rows(self, delivery: Delivery, events: Sequence[Event]) -> list[lanes.JournalRow]:
         return lanes.journal_rows(
@@ -217,7 +225,8 @@ class SqliteBackend:
             for f in forward
         ]
         await self._write(lambda c: lanes.ack(c, delivery, rows, forward, self._clock()))
-        self._notify(*(f.destination for f in forward))
+        # the lane's next delivery may be claimable now, as may the forwarded ones
+        self._notify(delivery.destination, *(f.destination for f in forward))
 
     async def retry_at(
         self, delivery: Delivery, when: float, *, events: Sequence[Event] = ()
@@ -244,6 +253,7 @@ class SqliteBackend:
     ) -> None:
         rows = self._rows(delivery, events)
         await self._write(lambda c: lanes.park(c, delivery, rows, hold_lane, self._clock()))
+        self._notify(delivery.destination)  # without hold_lane, its lane goes on
 
     async def replay(self, selector: Selector) -> int:
         count = await self._write(lambda c: deadletter.replay(c, selector, self._clock()))

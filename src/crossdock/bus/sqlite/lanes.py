@@ -6,10 +6,11 @@ check, then write (domain errors are raised before the first write).
 
 from __future__ import annotations
 
+import secrets
 import sqlite3
-import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import orjson
 
@@ -46,10 +47,17 @@ def journal_rows(
     ]
 
 
+_INSERT_JOURNAL = (
+    "INSERT INTO journal (message_id, at, step, destination, attempt, detail, payload)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
+
+
 def write_journal(conn: sqlite3.Connection, rows: Sequence[JournalRow], now: float) -> None:
+    if not rows:
+        return
     conn.executemany(
-        "INSERT INTO journal (message_id, at, step, destination, attempt, detail, payload)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        _INSERT_JOURNAL,
         [
             (r.message_id, now, r.step.value, r.destination, r.attempt, r.detail, r.payload)
             for r in rows
@@ -107,6 +115,13 @@ def lane_is_leased(conn: sqlite3.Connection, lane: Lane, now: float) -> bool:
     return row is not None and row[0] is not None and row[1] is not None and row[1] > now
 
 
+def _lease_lost(delivery: Delivery) -> LeaseLost:
+    return LeaseLost(
+        f"message {delivery.message.id} at {delivery.destination}: the lease is no longer"
+        " held (it expired and was taken over, or the delivery was settled)"
+    )
+
+
 def check_lease(conn: sqlite3.Connection, delivery: Delivery) -> Lane:
     """The delivery's lane, if the caller still holds the lease; else `LeaseLost`."""
     lane = (delivery.destination, delivery.message.flow, delivery.message.key)
@@ -114,11 +129,39 @@ def check_lease(conn: sqlite3.Connection, delivery: Delivery) -> Lane:
         "SELECT head, lease FROM lanes WHERE destination = ? AND flow = ? AND key = ?", lane
     ).fetchone()
     if row is None or row[0] != delivery.seq or row[1] != delivery.lease:
-        raise LeaseLost(
-            f"message {delivery.message.id} at {delivery.destination}: the lease is no longer"
-            " held (it expired and was taken over, or the delivery was settled)"
-        )
+        raise _lease_lost(delivery)
     return lane
+
+
+def pass_lane(conn: sqlite3.Connection, delivery: Delivery) -> None:
+    """Hand the leased delivery's lane on to the next one (drop it if none); else `LeaseLost`.
+
+    What `check_lease` then `advance_lane` (after deleting the delivery) do, with one
+    statement fewer: the lease check is part of the lane's write, and when the lease is
+    no longer held that write changes nothing before `LeaseLost` is raised.
+    """
+    lane = (delivery.destination, delivery.message.flow, delivery.message.key)
+    held = (*lane, delivery.seq, delivery.lease)
+    following = conn.execute(
+        "SELECT seq, state, available_at FROM entries WHERE destination = ? AND flow = ?"
+        " AND key = ? AND state IN ('queued', 'held') AND seq != ? ORDER BY seq LIMIT 1",
+        (*lane, delivery.seq),
+    ).fetchone()
+    if following is None:
+        changed = conn.execute(
+            "DELETE FROM lanes WHERE destination = ? AND flow = ? AND key = ? AND head = ?"
+            " AND lease = ?",
+            held,
+        ).rowcount
+    else:
+        seq, state, available_at = following
+        changed = conn.execute(
+            "UPDATE lanes SET head = ?, ready_at = ?, lease = NULL, worker = NULL"
+            " WHERE destination = ? AND flow = ? AND key = ? AND head = ? AND lease = ?",
+            (seq, available_at if state == "queued" else None, *held),
+        ).rowcount
+    if changed != 1:
+        raise _lease_lost(delivery)
 
 
 def update_message(
@@ -172,26 +215,74 @@ def insert_message(
     now: float,
 ) -> None:
     """Store a message and its first delivery (the caller checked for duplicates)."""
-    conn.execute(
+    insert_messages(conn, [new_message(message, destination, dedup_key, rows)], lambda: now)
+
+
+@dataclass(frozen=True, slots=True)
+class NewMessage:
+    """A message to store with its first delivery, encoded before it reaches the writer."""
+
+    message: Message
+    destination: str
+    dedup_key: str | None
+    rows: Sequence[JournalRow]
+    headers: bytes
+    body: bytes
+
+
+def new_message(
+    message: Message, destination: str, dedup_key: str | None, rows: Sequence[JournalRow]
+) -> NewMessage:
+    headers = orjson.dumps(dict(message.headers))
+    return NewMessage(message, destination, dedup_key, rows, headers, orjson.dumps(message.body))
+
+
+def insert_messages(
+    conn: sqlite3.Connection, news: Sequence[NewMessage], clock: Callable[[], float]
+) -> list[None]:
+    """Store messages and their first deliveries, in order, with one statement per table.
+
+    The caller checked for duplicates. Entries get their sequence numbers here, as
+    AUTOINCREMENT would (after the largest ever used), so that a new lane can name its
+    head without a statement per message.
+    """
+    last = conn.execute(
+        "SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'entries'), 0),"
+        " coalesce((SELECT max(seq) FROM entries), 0))"
+    ).fetchone()[0]
+    messages, entries, lanes, journal = [], [], [], []
+    for seq, new in enumerate(news, start=last + 1):
+        m, now = new.message, clock()
+        messages.append(
+            (
+                *(m.id, m.flow, m.source, m.event_type, m.key, new.headers, new.body),
+                *(m.received_at, m.correlation_id, new.dedup_key, now),
+            )
+        )
+        entries.append((seq, m.id, new.destination, m.flow, m.key, now, now))
+        lanes.append((new.destination, m.flow, m.key, seq, now))
+        journal += [
+            (r.message_id, now, r.step.value, r.destination, r.attempt, r.detail, r.payload)
+            for r in new.rows
+        ]
+    conn.executemany(
         "INSERT INTO messages (id, flow, source, event_type, key, headers, body, received_at,"
         " correlation_id, dedup_key, status, open_count, parked_count, updated_at)"
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', 1, 0, ?)",
-        (
-            message.id,
-            message.flow,
-            message.source,
-            message.event_type,
-            message.key,
-            orjson.dumps(dict(message.headers)),
-            orjson.dumps(message.body),
-            message.received_at,
-            message.correlation_id,
-            dedup_key,
-            now,
-        ),
+        messages,
     )
-    insert_entry(conn, message.id, (destination, message.flow, message.key), None, now, now)
-    write_journal(conn, rows, now)
+    conn.executemany(
+        "INSERT INTO entries (seq, message_id, destination, flow, key, payload, state, attempt,"
+        " available_at, enqueued_at) VALUES (?, ?, ?, ?, ?, NULL, 'queued', 0, ?, ?)",
+        entries,
+    )
+    conn.executemany(
+        "INSERT INTO lanes (destination, flow, key, head, ready_at) VALUES (?, ?, ?, ?, ?)"
+        " ON CONFLICT DO NOTHING",
+        lanes,
+    )
+    conn.executemany(_INSERT_JOURNAL, journal)
+    return [None] * len(news)
 
 
 def enqueue_many(
@@ -213,8 +304,9 @@ def enqueue_many(
         ).fetchall()
         if earlier:
             return [str(r[0]) for r in earlier]
-    for message, rows in messages:
-        insert_message(conn, message, destination, None if dedup is None else dedup[1], rows, now)
+    dedup_key = None if dedup is None else dedup[1]
+    news = [new_message(m, destination, dedup_key, rows) for m, rows in messages]
+    insert_messages(conn, news, lambda: now)
     if cursor is not None:
         conn.execute(
             "INSERT INTO cursors (name, value, updated_at) VALUES (?, ?, ?)"
@@ -224,10 +316,10 @@ def enqueue_many(
     return None
 
 
-_CLAIM_ROW = (
-    "SELECT e.attempt, e.payload, m.id, m.flow, m.source, m.event_type, m.key, m.headers,"
-    " m.body, m.received_at, m.correlation_id FROM entries e JOIN messages m"
-    " ON m.id = e.message_id WHERE e.seq = ?"
+_CLAIM_ROWS = (
+    "SELECT e.seq, e.attempt, e.payload, m.id, m.flow, m.source, m.event_type, m.key,"
+    " m.headers, m.body, m.received_at, m.correlation_id FROM entries e JOIN messages m"
+    " ON m.id = e.message_id WHERE e.seq IN (SELECT value FROM json_each(?))"
 )
 
 
@@ -238,20 +330,24 @@ def claim(
     limit: int,
     lease_seconds: float,
     now: float,
-) -> list[Delivery]:
+) -> list[Claimed]:
+    """Lease the due heads of up to ``limit`` lanes, one statement per kind of write.
+
+    Returns them as stored: `deliveries` decodes them outside the writer thread, which
+    every write of the process waits for.
+    """
     lanes = conn.execute(
         "SELECT flow, key, head, lease FROM lanes WHERE destination = ? AND ready_at <= ?"
         " ORDER BY ready_at LIMIT ?",
         (destination, now, limit),
     ).fetchall()
-    expires = now + lease_seconds
-    claimed: list[Delivery] = []
+    due: list[tuple[str, str, int, bool]] = []  # flow, key, head, redelivery
     for flow, key, head, previous_lease in lanes:
-        lane = (destination, flow, key)
         redelivery = previous_lease is not None
         if redelivery:
             # The lease expired: restart the lane from its earliest delivery, which a
             # replay may have put back before the one that was leased.
+            lane = (destination, flow, key)
             advance_lane(conn, lane)
             row = conn.execute(
                 "SELECT head, ready_at FROM lanes WHERE destination = ? AND flow = ? AND key = ?",
@@ -261,24 +357,58 @@ def claim(
                 continue
             redelivery = row[0] == head
             head = row[0]
-        lease = uuid.uuid4().hex
-        conn.execute(
-            "UPDATE lanes SET ready_at = ?, lease = ?, worker = ? WHERE destination = ?"
-            " AND flow = ? AND key = ?",
-            (expires, lease, worker, destination, flow, key),
-        )
-        conn.execute("UPDATE entries SET attempt = attempt + 1 WHERE seq = ?", (head,))
-        attempt, payload, *envelope = conn.execute(_CLAIM_ROW, (head,)).fetchone()
-        message = _message(envelope, attempt)
+        due.append((flow, key, head, redelivery))
+    if not due:
+        return []
+    expires = now + lease_seconds
+    leases = [secrets.token_hex(16) for _ in due]
+    conn.executemany(
+        "UPDATE lanes SET ready_at = ?, lease = ?, worker = ? WHERE destination = ?"
+        " AND flow = ? AND key = ?",
+        [
+            (expires, lease, worker, destination, flow, key)
+            for lease, (flow, key, _, _) in zip(leases, due, strict=True)
+        ],
+    )
+    conn.executemany(
+        "UPDATE entries SET attempt = attempt + 1 WHERE seq = ?", [(d[2],) for d in due]
+    )
+    heads = orjson.dumps([d[2] for d in due])
+    stored = {row[0]: row[1:] for row in conn.execute(_CLAIM_ROWS, (heads,))}
+    claimed = []
+    redelivered = Event(Step.REDELIVERED, {"reason": "lease expired", "worker": worker})
+    for lease, (_, _, head, redelivery) in zip(leases, due, strict=True):
+        attempt, payload, *envelope = stored[head]
         if redelivery:
-            event = Event(Step.REDELIVERED, {"reason": "lease expired", "worker": worker})
-            write_journal(conn, journal_rows(message.id, destination, attempt, [event]), now)
-        body = message.body if payload is None else orjson.loads(payload)
-        claimed.append(Delivery(message, destination, body, lease, expires, head))
+            rows = journal_rows(envelope[0], destination, attempt, [redelivered])
+            write_journal(conn, rows, now)
+        claimed.append(Claimed(head, lease, expires, attempt, payload, envelope))
     return claimed
 
 
-def _message(envelope: list[object], attempt: int) -> Message:
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """A delivery leased by `claim`, as stored."""
+
+    seq: int
+    lease: str
+    expires: float
+    attempt: int
+    payload: bytes | None
+    envelope: list[Any]
+
+
+def deliveries(claimed: Sequence[Claimed], destination: str) -> list[Delivery]:
+    """Decode what `claim` leased."""
+    out = []
+    for c in claimed:
+        message = _message(c.envelope, c.attempt)
+        body = message.body if c.payload is None else orjson.loads(c.payload)
+        out.append(Delivery(message, destination, body, c.lease, c.expires, c.seq))
+    return out
+
+
+def _message(envelope: list[Any], attempt: int) -> Message:
     mid, flow, source, event_type, key, headers, body, received_at, correlation_id = envelope
     return Message(
         id=str(mid),
@@ -286,9 +416,9 @@ def _message(envelope: list[object], attempt: int) -> Message:
         source=str(source),
         event_type=str(event_type),
         key=str(key),
-        headers=orjson.loads(headers),  # type: ignore[arg-type]
-        body=orjson.loads(body),  # type: ignore[arg-type]
-        received_at=float(received_at),  # type: ignore[arg-type]
+        headers=orjson.loads(headers),
+        body=orjson.loads(body),
+        received_at=float(received_at),
         attempt=attempt,
         correlation_id=None if correlation_id is None else str(correlation_id),
     )
@@ -301,10 +431,9 @@ def ack(
     forward: Sequence[Forward],
     now: float,
 ) -> None:
-    lane = check_lease(conn, delivery)
+    pass_lane(conn, delivery)
     message = delivery.message
     conn.execute("DELETE FROM entries WHERE seq = ?", (delivery.seq,))
-    advance_lane(conn, lane)
     out_rows = list(rows)
     for f in forward:
         available = now if f.available_at is None else f.available_at

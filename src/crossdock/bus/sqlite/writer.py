@@ -5,6 +5,12 @@ writer takes every operation waiting at that moment, runs them in one transactio
 commits once (one fsync with ``synchronous=FULL``), then answers each caller. A caller is
 answered only after the transaction holding its operation has committed.
 
+An operation may also be *grouped* (`submit_grouped`): one item, and a function that
+applies many items at once (one ``executemany`` per table instead of statements per item).
+The writer applies the items of consecutive jobs with the same function in one call. Such
+a function raises no domain error; if it fails, the batch is re-run one operation at a
+time, as any failed batch is.
+
 Operations must raise their domain errors (`LeaseLost`, ...) before their first write, so
 a refused operation leaves nothing behind and the others in the batch still commit. An
 SQLite error of the store itself (disk full, I/O error, lock timeout) fails the whole batch
@@ -30,13 +36,17 @@ from crossdock.core.errors import CrossdockError, StoreError, StoreUnavailable
 
 T = TypeVar("T")
 Operation = Callable[[sqlite3.Connection], T]
+Many = Callable[[sqlite3.Connection, list[Any]], list[Any]]
+"""Applies items in order; one result per item."""
 
 
 @dataclass(slots=True)
 class _Job:
-    op: Operation[Any]
+    op: Operation[Any] | None
     loop: asyncio.AbstractEventLoop
     future: asyncio.Future[Any]
+    many: Many | None = None
+    item: Any = None
 
 
 def _settle(results: list[tuple[asyncio.Future[Any], bool, Any]]) -> None:
@@ -86,6 +96,13 @@ class Writer:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
         self._jobs.put(_Job(op, loop, future))
+        return future
+
+    def submit_grouped(self, many: Many, item: Any) -> asyncio.Future[Any]:
+        """Like `submit` for ``many(conn, [item])``, applied together with like neighbours."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+        self._jobs.put(_Job(None, loop, future, many, item))
         return future
 
     def close(self) -> None:
@@ -163,14 +180,9 @@ class Writer:
         outcomes: list[tuple[bool, Any]] = []
         try:
             conn.execute("BEGIN IMMEDIATE")
-            for job in batch:
-                before = conn.total_changes
-                try:
-                    outcomes.append((True, job.op(conn)))
-                except CrossdockError as exc:
-                    if conn.total_changes != before:
-                        raise RuntimeError("operation failed after writing") from exc
-                    outcomes.append((False, exc))
+            done = 0
+            while done < len(batch):
+                done = self._apply(conn, batch, done, outcomes)
             conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:
@@ -179,6 +191,28 @@ class Writer:
         self.commits += 1
         self.operations += len(batch)
         return outcomes
+
+    @staticmethod
+    def _apply(
+        conn: sqlite3.Connection, batch: list[_Job], start: int, outcomes: list[tuple[bool, Any]]
+    ) -> int:
+        """Run the job at ``start`` (with its grouped neighbours); the index of the next one."""
+        job = batch[start]
+        if job.many is not None:
+            end = start + 1
+            while end < len(batch) and batch[end].many is job.many:
+                end += 1
+            outcomes.extend((True, r) for r in job.many(conn, [j.item for j in batch[start:end]]))
+            return end
+        assert job.op is not None
+        before = conn.total_changes
+        try:
+            outcomes.append((True, job.op(conn)))
+        except CrossdockError as exc:
+            if conn.total_changes != before:
+                raise RuntimeError("operation failed after writing") from exc
+            outcomes.append((False, exc))
+        return start + 1
 
     @staticmethod
     def _answer(batch: list[_Job], outcomes: list[tuple[bool, Any]]) -> None:

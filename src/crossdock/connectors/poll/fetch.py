@@ -123,7 +123,8 @@ class PollClient:
             fetched.records.extend(page.records)
             url = pager.next(page.document, len(page.records), page.next_link)
             if url is not None and _other_origin(url, base):
-                raise LinkRefused(f"GET {page.url}: refused to follow a link to {url.origin()}")
+                where = f"{url.scheme}://{url.host}:{url.port}"
+                raise LinkRefused(f"GET {page.url}: refused to follow a link to {where}")
             if url is not None and fetched.pages >= self.settings.max_pages:
                 fetched.truncated = True
                 break
