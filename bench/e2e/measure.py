@@ -307,6 +307,7 @@ def measure(
     target_port: int,
     target_pid: int,
     generator: str = "wrk",
+    delivery_concurrency: int | None = None,
 ) -> Result:
     """Start ``system``, run both phases, read its peak RSS, stop it.
 
@@ -314,7 +315,7 @@ def measure(
     busy time less that of the system, the target, the load generator and this process.
     """
     result = Result(load=load_average())
-    running = start(system, folder, target_port, concurrency)
+    running = start(system, folder, target_port, delivery_concurrency or concurrency)
     pids = descendants(running.proc.pid)
     wall, busy = time.monotonic(), machine_busy_seconds()
     ours = own_seconds() + cpu_seconds([target_pid, *pids])

@@ -92,7 +92,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--seconds", type=float, default=15.0, help="seconds sampled")
     parser.add_argument("--warmup", type=float, default=3.0)
-    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--concurrency", type=int, default=32, help="senders")
+    parser.add_argument("--delivery-concurrency", type=int, help="default: --concurrency")
     parser.add_argument("--top", type=int, default=30)
     parser.add_argument("--out", type=Path, help="folder for the raw stacks (default: temp)")
     args = parser.parse_args()
@@ -110,7 +111,10 @@ def main() -> None:
     try:
         wait_ready(f"http://127.0.0.1:{target_port}/_state", target_proc)
         running = start(
-            System("crossdock", args.workers), folder / "crossdock", target_port, args.concurrency
+            System("crossdock", args.workers),
+            folder / "crossdock",
+            target_port,
+            args.delivery_concurrency or args.concurrency,
         )
         target = Target(target_port)
         try:

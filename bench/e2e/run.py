@@ -16,8 +16,10 @@ mapping (rename, constant, value maps); a POST of the mapped order to one target
   ``http response``.
 
 Per system and round (measure.py): delivered and intake msg/s at ``--concurrency``
-senders, p50/p99 latency from the sender's 202 to the target's receipt at ``--rate``
-msg/s, and peak RSS. Prints the medians over the rounds, the ratios and the targets.
+senders (wrk; load.py without it), p50/p99 latency from the sender's 202 to the target's
+receipt at ``--rate`` msg/s (load.py), CPU time per message, peak RSS, and how much CPU
+other work on the machine took meanwhile. Before each measurement it waits (a while) for
+the machine to be quiet. Prints the medians over the rounds, the ratios and the targets.
 ``docs/benchmarks.md`` ("End to end") explains the figures and holds a full run.
 """
 
@@ -239,6 +241,7 @@ def bench(
                         target_port=target_port,
                         target_pid=target_proc.pid,
                         generator=args.generator,
+                        delivery_concurrency=args.delivery_concurrency,
                     )
                 except (RuntimeError, subprocess.CalledProcessError, OSError) as exc:
                     problems.append(f"round {r + 1}, {system.label}: {exc}")
@@ -353,8 +356,13 @@ def main() -> int:
         "--concurrency",
         type=int,
         default=32,
-        help="senders of the throughput phase, and delivery concurrency "
-        "per process of crossdock and naive (default 32)",
+        help="senders of the throughput phase (default 32)",
+    )
+    parser.add_argument(
+        "--delivery-concurrency",
+        type=int,
+        help="deliveries in flight per process: crossdock's endpoint concurrency and the naive "
+        "pipeline's workers (default: --concurrency); Node-RED has no limit",
     )
     parser.add_argument(
         "--load-generator",
@@ -389,7 +397,9 @@ def main() -> int:
             "will skew the figures (compare the CPU us/msg column, which it skews less)"
         )
     print(
-        f"rounds: {s.rounds}; throughput: {args.concurrency} senders ({args.generator}), "
+        f"rounds: {s.rounds}; delivery concurrency "
+        f"{args.delivery_concurrency or args.concurrency} per process; "
+        f"throughput: {args.concurrency} senders ({args.generator}), "
         f"{s.warmup:g} s warm-up + {s.window:g} s window; latency: {args.rate:g} msg/s "
         f"(load.py), {s.rate_warmup:g} s warm-up + {s.rate_window:g} s window",
         flush=True,

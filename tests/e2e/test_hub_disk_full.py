@@ -4,8 +4,8 @@ is lost; once space is freed the intake accepts again and everything is delivere
 The store lives on a tmpfs of its own. It is 8 MiB, not 2: SQLite checkpoints its WAL
 only once it holds 1000 pages (about 4 MiB), so on a 2 MiB file system the hub's own WAL
 fills the disk after a few dozen commits and, with no checkpoint possible, fills again
-whatever is freed (see the report of this test's author). The disk is filled early, while
-the WAL is still growing, so every commit needs new blocks.
+whatever is freed. The disk is filled early, while the WAL is still growing, so every
+commit needs new blocks.
 """
 
 from __future__ import annotations
@@ -175,11 +175,18 @@ async def _run(
     await wait_until(
         lambda: "claim failed" in hub.log.read_text(), timeout=30, what="a failed claim logged"
     )
+    await wait_until(
+        lambda: hub.log.read_text().count("outcome not recorded") == 2,
+        timeout=30,
+        what="the two answered deliveries failing to commit",
+    )
     arrivals_while_full = len(target.arrivals)
     counts_while_full = store_counts(store)
     print(
-        f"while full: {arrivals_while_full} requests reached the target, store {counts_while_full}"
+        f"while full: {arrivals_while_full} requests reached the target and were answered 201,"
+        f" their outcome not recorded; store {counts_while_full}"
     )
+    assert counts_while_full == {"queued": 12}, "nothing settled, nothing lost"
     assert hub.running()
 
     # -- space comes back ------------------------------------------------------------------

@@ -38,7 +38,7 @@ from e2e_kit import (
 
 from crossdock.bus import Journey, SqliteBackend
 
-PAUSE_PROBE = 30.0  # DeliveryWorker's pause_probe: not configurable (no settings key)
+PAUSE_PROBE = 2.0  # breaker.auth_probe of the auth endpoint
 NO_BREAKER = {"threshold": 1000, "cooldown": "1s", "max_cooldown": "1s"}
 
 
@@ -342,13 +342,14 @@ async def exhaust(run: Run, s: Scenario) -> str:
 
 
 def auth_scenario() -> Scenario:
-    return Scenario("auth", {}, {"retry": {"max_attempts": 1}})
+    breaker = {"auth_probe": f"{PAUSE_PROBE}s"}
+    return Scenario("auth", {"breaker": breaker}, {"retry": {"max_attempts": 1}})
 
 
 async def auth(run: Run, s: Scenario) -> str:
     """A 401 pauses the endpoint: failed with endpoint_paused, the gauge is 1, no attempt
-    is spent (max_attempts is 1, yet the probe delivers), nothing reaches the target until
-    the probe, and nothing is lost once the target accepts again."""
+    is spent (max_attempts is 1, yet a refused probe and then a good one follow), nothing
+    reaches the target between probes, and nothing is lost once the target accepts again."""
     refusing = True
     s.target.respond = lambda a: Reply(401, {"error": "token expired"}) if refusing else created(a)
     ids = [await run.send(s, key) for key in ("u1", "u2", "u3")]
@@ -360,15 +361,20 @@ async def auth(run: Run, s: Scenario) -> str:
     await wait_until(paused_in_journal, timeout=30, what="failed with endpoint_paused")
     gauge = 'crossdock_endpoint_paused{endpoint="auth"}'
     assert await metric_value(run.session, run.hub.url, gauge) == 1.0
+    first_refusals = len(s.target.arrivals)
+    await wait_until(
+        lambda: len(s.target.arrivals) > first_refusals, timeout=30, what="a refused probe"
+    )
     refused = list(s.target.arrivals)
     refusing = False
     for message_id in ids:
         await run.settled(message_id, "delivered", timeout=PAUSE_PROBE + 30)
-    assert all(a.attempt == 1 for a in s.target.arrivals), "a 401 spends no attempt"
     accepted = s.target.arrivals[len(refused) :]
-    assert accepted, "delivered after the pause"
-    pause = accepted[0].at - refused[-1].at
-    assert pause >= PAUSE_PROBE - 0.5, f"a request {pause:.1f}s into the pause"
+    assert all(a.attempt == 1 for a in s.target.arrivals), "a 401 spends no attempt"
+    assert len(refused) == first_refusals + 1, "one probe at a time while paused"
+    times = [a.at for a in refused[first_refusals - 1 :]] + [accepted[0].at]
+    pauses = [b - a for a, b in itertools.pairwise(times)]
+    assert all(p >= PAUSE_PROBE - 0.1 for p in pauses), f"a request inside a pause: {pauses}"
     assert {a.message_id for a in accepted} == set(ids)
     for message_id in ids:
         found = await run.journey(message_id)
@@ -376,8 +382,12 @@ async def auth(run: Run, s: Scenario) -> str:
             assert entry.detail["endpoint_paused"] is True
             assert entry.detail["error_class"] == "AuthError"
             assert entry.attempt == 1
+        assert _at(found, "delivered")[0].attempt == 1
     assert await metric_value(run.session, run.hub.url, gauge) == 0.0
-    return f"auth: {len(refused)} refused, paused {pause:.1f}s, probe then all delivered"
+    return (
+        f"auth: {first_refusals} refused, then {len(refused) - first_refusals} refused probe;"
+        f" pauses {[round(p, 2) for p in pauses]}s; all delivered at attempt 1"
+    )
 
 
 SCENARIOS: list[tuple[Callable[[], Scenario], Callable[[Run, Scenario], Awaitable[str]]]] = [

@@ -5,6 +5,7 @@ before SIGTERM but not delivered is delivered after a restart."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -27,6 +28,8 @@ from e2e_kit import (
 
 TIERS = {"gold": "high", "silver": "medium", "bronze": "low"}  # bronze: unmapped -> default
 GRACE = 1.0
+PACE_MESSAGES = 40
+PACE_SECONDS = 4.0  # without a wake-up on ack, each delivery waits for an idle poll
 
 
 def _config(folder: Path, port: int, target: Target) -> Path:
@@ -156,13 +159,29 @@ async def test_walkthrough(
     assert [e["step"] for e in shown["journal"]] == ["received", "routed", "mapped", "delivered"]
     assert shown["journal"][-1]["detail"]["target_id"] == f"T{arrived()[some].index}"
 
-    # -- SIGTERM with deliveries in flight, then a restart ----------------------------------
+    # -- the pace of one key: each delivery goes as soon as the one before is done ----------
     gate = asyncio.Event()
 
     async def held(arrival: Arrival) -> Reply:
         await gate.wait()
         return created(arrival)
 
+    target.respond = held
+    burst = [await _send(session, hub, _order("G-7", n)) for n in range(PACE_MESSAGES)]
+    await wait_until(lambda: arrived().get(burst[0]), timeout=30, what="the first of the burst")
+    released = time.time()
+    target.respond = created
+    gate.set()
+    await wait_until(lambda: set(burst) <= set(arrived()), timeout=60, what="the burst delivered")
+    took = max(arrived()[m].at for m in burst) - released
+    print(f"{PACE_MESSAGES} queued messages of one key delivered in {took:.2f}s")
+    assert [arrived()[m].json()["reference"] for m in burst] == [
+        f"G-7-{n}" for n in range(PACE_MESSAGES)
+    ]
+    assert took < PACE_SECONDS, "a lane waits for a poll between two deliveries"
+
+    # -- SIGTERM with deliveries in flight, then a restart ----------------------------------
+    gate = asyncio.Event()
     target.respond = held
     late = {await _send(session, hub, _order(key, 9)): key for key in ("D-4", "E-5")}
     await wait_until(
