@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -138,6 +139,7 @@ async def test_crash(
     make_hub: Callable[..., HubProcess],
 ) -> None:
     rng = random.Random(SEED)
+    started = time.monotonic()
     port = free_port()
     hub = make_hub(_config(tmp_path, port, target), port)
     await hub.start_ready()
@@ -149,6 +151,7 @@ async def test_crash(
             await hub.start_ready()
     finally:
         await senders.stop()
+    killed_for = time.monotonic() - started
     accepted = senders.accepted
     by_id = {a.message_id: a for a in accepted}
 
@@ -165,6 +168,7 @@ async def test_crash(
         timeout=30,
         what="every message delivered in the journal",
     )
+    drained_in = time.monotonic() - started - killed_for
     code, _seconds = await hub.stop()
     assert code == 0, hub.log_tail()
 
@@ -195,7 +199,7 @@ async def test_crash(
     print(
         f"kills={KILLS} seed={SEED} hub_starts={hub.starts} failed_requests="
         f"{senders.failed_requests} statuses={dict(senders.statuses)} "
-        f"resends_deduplicated={resent}"
+        f"resends_deduplicated={resent} kill_phase={killed_for:.0f}s drain={drained_in:.0f}s"
     )
     assert lost == 0
     assert out_of_order == 0

@@ -114,7 +114,10 @@ async def _run(
             "server": {"port": port, "retry_after": 1},
             "endpoints": {
                 "shop": {"connector": "webhook"},
-                "erp": {"connector": "http", "settings": {"base_url": target.url, "concurrency": 2}},
+                "erp": {
+                    "connector": "http",
+                    "settings": {"base_url": target.url, "concurrency": 2},
+                },
             },
             "flows": {
                 "orders": {
@@ -215,9 +218,7 @@ async def _run(
         numbers = [accepted[m][1] for m in firsts if accepted[m][0] == key]
         assert numbers == sorted(numbers), f"key {key}: {numbers}"
     duplicated = len(target.arrivals) - len(firsts)
-    print(
-        f"after: accepted={len(accepted)} delivered={len(firsts)} lost=0 duplicated={duplicated}"
-    )
+    print(f"after: accepted={len(accepted)} delivered={len(firsts)} lost=0 duplicated={duplicated}")
     code, _seconds = await hub.stop()
     assert code == 0, hub.log_tail()
     assert integrity_check(store) == "ok"

@@ -37,9 +37,7 @@ def _alive(pid: int) -> bool:
     return Path(f"/proc/{pid}/stat").read_text().split(") ")[-1][0] != "Z"
 
 
-async def test_workers(
-    tmp_path: Path, target: Target, make_hub: Callable[..., HubProcess]
-) -> None:
+async def test_workers(tmp_path: Path, target: Target, make_hub: Callable[..., HubProcess]) -> None:
     port = free_port()
     config = write_config(
         tmp_path,
@@ -50,7 +48,9 @@ async def test_workers(
                 "feed": {"connector": "webhook"},
                 "sink": {"connector": "http", "settings": {"base_url": target.url}},
             },
-            "flows": {"stream": {"source": "feed", "key": "key", "targets": [{"endpoint": "sink"}]}},
+            "flows": {
+                "stream": {"source": "feed", "key": "key", "targets": [{"endpoint": "sink"}]}
+            },
         },
     )
     hub = make_hub(config, port, workers=2)
