@@ -59,6 +59,14 @@ class StoreSettings(ConfigModel):
         "the configuration file's folder (for a folder of files: that folder).",
     )
 
+    reserve: int = Field(
+        default=32 * 1024 * 1024,
+        ge=0,
+        description="Bytes of disk kept aside next to the store (a reserve file). When the "
+        "disk fills up the reserve is released for the deliveries of stored messages, and "
+        "new messages are refused (503) until there is room for it twice over. 0: none.",
+    )
+
     @field_validator("path")
     @classmethod
     def _relative_to_config(cls, value: Path, info: ValidationInfo) -> Path:

@@ -65,7 +65,10 @@ class Hub:
         self._stop.set()
 
     async def run(self, sockets: Sequence[socket.socket] | None = None) -> None:
-        backend = await SqliteBackend.open(self.config.store.path, mask=self.config.journal.mask)
+        store = self.config.store
+        backend = await SqliteBackend.open(
+            store.path, mask=self.config.journal.mask, reserve_bytes=store.reserve
+        )
         try:
             await self._run(backend, sockets)
         finally:

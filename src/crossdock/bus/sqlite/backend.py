@@ -30,6 +30,7 @@ from crossdock.bus.base import (
     Step,
 )
 from crossdock.bus.sqlite import deadletter, lanes, reads
+from crossdock.bus.sqlite.reserve import DiskReserve
 from crossdock.bus.sqlite.writer import Writer
 from crossdock.core.envelope import JSON, Message
 from crossdock.core.errors import StoreUnavailable
@@ -103,6 +104,7 @@ class SqliteBackend:
         clock: Clock = time.time,
         mask: Iterable[str] | None = None,
         busy_timeout_ms: int = 10_000,
+        reserve_bytes: int = 0,
     ) -> None:
         self.path = path
         self._clock = clock
@@ -114,7 +116,9 @@ class SqliteBackend:
             self._mask = Masker(_remembered_mask(conn, mask))
             return conn
 
-        self._writer = Writer(connect, lock_path=f"{path}.lock")
+        self._reserve = DiskReserve(Path(f"{path}.reserve"), reserve_bytes)
+        self._reserve.ensure()
+        self._writer = Writer(connect, lock_path=f"{path}.lock", on_full=self._reserve.release)
         self._insert_messages = functools.partial(lanes.insert_messages, clock=clock)
         self._wakeups: dict[str, asyncio.Event] = {}
         self._reader_pool = ThreadPoolExecutor(1, thread_name_prefix="crossdock-reader")
@@ -160,6 +164,7 @@ class SqliteBackend:
         dedup_key: str | None = None,
         events: Sequence[Event] = (),
     ) -> EnqueueResult:
+        self._check_room()
         received = Event(Step.RECEIVED, base.detail(dedup_key=dedup_key, destination=destination))
         rows = lanes.journal_rows(message.id, None, None, [received, *self._masked(events)])
         if dedup_key is None:  # nothing to check: stored together with its neighbours
@@ -183,6 +188,7 @@ class SqliteBackend:
         dedup: tuple[str, str] | None = None,
         cursor: tuple[str, JSON] | None = None,
     ) -> list[EnqueueResult]:
+        self._check_room()
         received = Event(Step.RECEIVED, base.detail(destination=destination))
         items = [(m, lanes.journal_rows(m.id, None, None, [received])) for m in messages]
         earlier = await self._write(
@@ -262,6 +268,14 @@ class SqliteBackend:
 
     async def discard(self, selector: Selector, reason: str) -> int:
         return await self._write(lambda c: deadletter.discard(c, selector, reason, self._clock()))
+
+    def _check_room(self) -> None:
+        """New messages wait while the disk reserve is released (the disk filled up)."""
+        if not self._reserve.recovered():
+            raise StoreUnavailable(
+                "the disk is full: new messages are refused until space returns,"
+                " so that stored messages can still be delivered"
+            )
 
     def _notify(self, *destinations: str) -> None:
         for destination in destinations:

@@ -77,8 +77,10 @@ class Writer:
         *,
         max_batch: int = 1000,
         lock_path: str | None = None,
+        on_full: Callable[[], None] | None = None,
     ):
         self._connect = connect
+        self._on_full = on_full
         self._lock_fd = None if lock_path is None else os.open(lock_path, os.O_RDWR | os.O_CREAT)
         self._max_batch = max_batch
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
@@ -162,6 +164,8 @@ class Writer:
             outcomes = self._commit(conn, batch)
         except (sqlite3.OperationalError, sqlite3.InternalError) as exc:
             # Disk full, I/O error, lock timeout: nothing committed, try again later.
+            if self._on_full is not None and "full" in str(exc):
+                self._on_full()
             failure = StoreUnavailable(f"the store could not commit: {exc}")
             failure.__cause__ = exc
             outcomes = [(False, failure)] * len(batch)
