@@ -277,6 +277,15 @@ def _header_problem(name: str, value: str) -> str | None:
     return None
 
 
+def _checked_headers(value: dict[str, str]) -> dict[str, str]:
+    """Configured extra headers, refused at the first bad name or value."""
+    for name, text in value.items():
+        problem = _header_problem(name, text)
+        if problem is not None:
+            raise PydanticCustomError("header", "{problem}", {"problem": problem})
+    return value
+
+
 class NoAuth(ConfigModel):
     """No authentication."""
 
@@ -453,11 +462,7 @@ class HttpSettings(ConnectorSettings):
     @field_validator("headers")
     @classmethod
     def _valid_headers(cls, value: dict[str, str]) -> dict[str, str]:
-        for name, text in value.items():
-            problem = _header_problem(name, text)
-            if problem is not None:
-                raise PydanticCustomError("header", "{problem}", {"problem": problem})
-        return value
+        return _checked_headers(value)
 
     @model_validator(mode="after")
     def _api_key_header_not_repeated(self) -> HttpSettings:
@@ -654,11 +659,7 @@ class PollSettings(ConnectorSettings):
     @field_validator("headers")
     @classmethod
     def _valid_headers(cls, value: dict[str, str]) -> dict[str, str]:
-        for name, text in value.items():
-            problem = _header_problem(name, text)
-            if problem is not None:
-                raise PydanticCustomError("header", "{problem}", {"problem": problem})
-        return value
+        return _checked_headers(value)
 
     @model_validator(mode="after")
     def _consistent(self) -> PollSettings:

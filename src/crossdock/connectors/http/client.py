@@ -77,7 +77,7 @@ class HttpClient:
             ) as response:
                 ok = 200 <= response.status < 300
                 limit = MAX_ANSWER_BYTES if ok else self.settings.max_error_body + _MASK_MARGIN
-                content = await _read(response, limit)
+                content = await read_limited(response, limit)
                 return Answer(
                     method=method,
                     url=str(url),
@@ -93,7 +93,7 @@ class HttpClient:
         return self._session
 
 
-async def _read(response: aiohttp.ClientResponse, limit: int) -> bytes:
+async def read_limited(response: aiohttp.ClientResponse, limit: int) -> bytes:
     """The body, or its first ``limit`` bytes (the rest is left unread)."""
     chunks: list[bytes] = []
     size = 0

@@ -30,6 +30,7 @@ from yarl import URL
 from crossdock.config.connectors import PollSettings
 from crossdock.connectors.http.answers import Redactor, parse_retry_after
 from crossdock.connectors.http.auth import auth_secrets, authenticator
+from crossdock.connectors.http.client import read_limited
 from crossdock.connectors.http.errors import describe_answer, network_errors
 from crossdock.connectors.http.sink import USER_AGENT
 from crossdock.connectors.poll.pages import Pager, pager_for
@@ -168,7 +169,7 @@ class PollClient:
                     status=response.status,
                     reason=response.reason or "",
                     retry_after=parse_retry_after(response.headers.get("Retry-After")),
-                    body=await _read(response, MAX_PAGE_BYTES + 1),
+                    body=await read_limited(response, MAX_PAGE_BYTES + 1),
                     next_link=_next_link(response),
                 )
 
@@ -187,19 +188,6 @@ class PollClient:
         if self._session is None:
             raise RuntimeError("PollClient.session() is not open")
         return self._session
-
-
-async def _read(response: aiohttp.ClientResponse, limit: int) -> bytes:
-    """The body, or its first ``limit`` bytes (the rest is left unread)."""
-    chunks: list[bytes] = []
-    size = 0
-    while size < limit:
-        chunk = await response.content.read(limit - size)
-        if not chunk:
-            break
-        chunks.append(chunk)
-        size += len(chunk)
-    return b"".join(chunks)
 
 
 def _query_value(value: JSON) -> str:
