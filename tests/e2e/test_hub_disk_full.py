@@ -111,7 +111,7 @@ async def _run(
     config = write_config(
         tmp_path,
         {
-            "store": {"path": str(disk / "hub.db"), "reserve": 1024 * 1024},
+            "store": {"path": str(disk / "hub.db"), "reserve": 3 * 1024 * 1024},
             "server": {"port": port, "retry_after": 1},
             "endpoints": {
                 "shop": {"connector": "webhook"},
