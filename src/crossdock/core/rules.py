@@ -1,9 +1,20 @@
 """Conditions and field mappings, compiled from configuration; pure and side-effect free.
 
-A `Condition` tests one path of a body (equals, not_equals, in, exists); a flow or a
-route holds when all of its conditions hold. A `Mapping` builds a target's body from a
-source body: kept paths (select), fields from source paths (rename), constants and value
-maps with an explicit policy for unmapped values.
+A `Condition` tests one path of a body (equals, not_equals, in, exists) or evaluates a
+JMESPath expression (expr); a flow or a route holds when all of its conditions hold. A
+`Mapping` builds a target's body from a source body: kept paths (select), then field
+rules. A field rule takes its value from a source path, a constant, a template, an
+expression or a nested list (each), then, in this order:
+
+1. `when`: the field is set only when its conditions hold (tested on the source);
+2. the value is read (absent reads as null);
+3. `transform`: the steps run in order (null passes through all but default/coalesce);
+4. a null result takes the field's `default`, or fails when `required`, or leaves the
+   field out;
+5. `map`: the value map, with its policy for unmapped values;
+6. the value is set at the target path.
+
+Every failure is a `MappingError` naming the field, the source and the value.
 """
 
 from __future__ import annotations
@@ -16,7 +27,14 @@ from typing import Any
 
 from crossdock.core.envelope import JSON
 from crossdock.core.errors import PermanentError
+from crossdock.core.expressions import Expression, ExpressionError
 from crossdock.core.paths import MISSING, get_path, set_path, split_path
+from crossdock.core.template import Template, TemplateError
+from crossdock.core.transforms import Context, Step, TransformError, map_key, translate
+
+MAX_EACH_ITEMS = 10_000
+"""Most items an `each` rule may be configured to map."""
+_SHOWN_VALUE = 200  # characters of a value shown in an error
 
 
 class Op(StrEnum):
@@ -24,10 +42,14 @@ class Op(StrEnum):
     NOT_EQUALS = "not_equals"
     IN = "in"
     EXISTS = "exists"
+    EXPR = "expr"
 
 
 @dataclass(frozen=True, slots=True)
 class Condition:
+    """A test of one path of a body; for `Op.EXPR` the operand is an `Expression` and the
+    path is not used."""
+
     path: str
     op: Op
     operand: Any
@@ -37,6 +59,12 @@ class Condition:
         object.__setattr__(self, "_parts", split_path(self.path))
 
     def holds(self, body: JSON) -> bool:
+        """Whether the condition holds; `ConditionError` if its expression fails."""
+        if self.op is Op.EXPR:
+            try:
+                return bool(self.operand.holds(body))
+            except ExpressionError as exc:
+                raise ConditionError(str(self), exc.reason) from None
         value = get_path(body, self._parts)
         if self.op is Op.EXISTS:
             return (value is not MISSING) == bool(self.operand)
@@ -49,6 +77,8 @@ class Condition:
         return value in self.operand
 
     def __str__(self) -> str:
+        if self.op is Op.EXPR:
+            return f"expr {self.operand.text!r}"
         return f"{self.path} {self.op.value} {self.operand!r}"
 
 
@@ -67,8 +97,21 @@ class MappingError(PermanentError):
         self.field_name = field_name
         self.path = path
         self.value = value
+        self.reason = reason
         where = f" from {path}" if path else ""
-        super().__init__(f"field {field_name}{where}: {reason} (value {value!r})")
+        super().__init__(f"field {field_name}{where}: {reason} (value {_shown(value)})")
+
+
+class ConditionError(MappingError):
+    """A condition's expression could not be evaluated (the message is parked)."""
+
+    def __init__(self, condition: str, reason: str) -> None:
+        super().__init__("when", condition, None, reason)
+
+
+def _shown(value: JSON) -> str:
+    text = repr(value)
+    return text if len(text) <= _SHOWN_VALUE else text[: _SHOWN_VALUE - 1] + "…"
 
 
 class Unmapped(StrEnum):
@@ -79,7 +122,9 @@ class Unmapped(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class FieldRule:
-    """Target field ← a source path or a constant, optionally through a value map."""
+    """Target field ← a source path, a constant, a template, an expression or a nested
+    list (`each`); then transforms, default / required and a value map (see the module
+    docstring for the order)."""
 
     target: str
     source: str | None = None
@@ -89,69 +134,152 @@ class FieldRule:
     default: JSON = None
     has_default: bool = False
     required: bool = False
+    template: Template | None = None
+    expr: Expression | None = None
+    each: EachRule | None = None
+    when: tuple[Condition, ...] = ()
+    transforms: tuple[Step, ...] = ()
     _source_parts: tuple[str, ...] = field(init=False, repr=False, compare=False)
     _target_parts: tuple[str, ...] = field(init=False, repr=False, compare=False)
+    _origin: str | None = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_source_parts", split_path(self.source or ""))
         object.__setattr__(self, "_target_parts", split_path(self.target))
+        origin = self.source
+        if self.template is not None:
+            origin = f"template {self.template.text!r}"
+        elif self.expr is not None:
+            origin = f"expr {self.expr.text!r}"
+        elif self.each is not None:
+            origin = self.each.source
+        object.__setattr__(self, "_origin", origin)
 
-    def apply(self, body: JSON, out: dict[str, JSON]) -> None:
-        if self.source is None:
+    @property
+    def is_constant(self) -> bool:
+        return (
+            self.source is None
+            and self.template is None
+            and self.expr is None
+            and (self.each is None)
+        )
+
+    def apply(self, context: Context, out: dict[str, JSON]) -> None:
+        """Set this field in `out` from `context.source` (or leave it out)."""
+        body = context.source
+        if self.when and not self._holds(body):
+            return
+        if self.is_constant:
             set_path(out, self._target_parts, self.constant)
             return
-        value = get_path(body, self._source_parts)
-        if value is MISSING or value is None:
+        value = self._read(context)
+        for step in self.transforms:
+            try:
+                value = step(value, context)
+            except TransformError as exc:
+                reason = f"{step.name}: {exc.reason}"
+                raise MappingError(self.target, self._origin, value, reason) from None
+        if value is None:
             if self.has_default:
                 set_path(out, self._target_parts, self.default)
             elif self.required:
-                raise MappingError(self.target, self.source, None, "required but missing")
+                raise MappingError(self.target, self._origin, None, "required but missing")
             return
         if self.values is not None:
             value = self._translate(value)
         set_path(out, self._target_parts, value)
 
+    def _holds(self, body: JSON) -> bool:
+        try:
+            return first_failing(self.when, body) is None
+        except ConditionError as exc:
+            raise MappingError(self.target, exc.path, None, f"when: {exc.reason}") from None
+
+    def _read(self, context: Context) -> JSON:
+        body = context.source
+        try:
+            if self.template is not None:
+                return self.template.render(body)
+            if self.expr is not None:
+                return self.expr.search(body)
+        except (TemplateError, ExpressionError) as exc:
+            raise MappingError(self.target, self._origin, None, exc.reason) from None
+        if self.each is not None:
+            return self.each.apply(self.target, context)
+        value = get_path(body, self._source_parts)
+        return None if value is MISSING else value
+
     def _translate(self, value: JSON) -> JSON:
-        if isinstance(value, (dict, list)):
-            raise MappingError(self.target, self.source, value, "a value map needs a scalar")
-        lookup = _map_key(value)
         assert self.values is not None
-        if lookup in self.values:
-            return self.values[lookup]
-        if self.unmapped is Unmapped.PASS:
-            return value
-        if self.unmapped is Unmapped.DEFAULT:
-            return self.default
-        raise MappingError(self.target, self.source, value, "no entry in the value map")
+        try:
+            return translate(value, self.values, self.unmapped.value, self.default, "value map")
+        except TransformError as exc:
+            raise MappingError(self.target, self._origin, value, exc.reason) from None
 
 
 def _map_key(value: JSON) -> str:
     """Value-map keys are strings: true/false/null as in JSON, numbers as written."""
-    if value is True:
-        return "true"
-    if value is False:
-        return "false"
-    if value is None:
-        return "null"
-    return str(value)
+    return map_key(value)
+
+
+@dataclass(frozen=True, slots=True)
+class EachRule:
+    """Maps every item of a source list (that meets `when`) with its own mapping."""
+
+    source: str
+    mapping: Mapping
+    when: tuple[Condition, ...] = ()
+    max_items: int = 1000
+    _parts: tuple[str, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_parts", split_path(self.source))
+
+    def apply(self, target: str, context: Context) -> JSON:
+        items = get_path(context.source, self._parts)
+        if items is MISSING or items is None:
+            return None
+        if not isinstance(items, list):
+            raise MappingError(target, self.source, items, "each needs a list")
+        if len(items) > self.max_items:
+            reason = f"{len(items)} items, more than max_items ({self.max_items})"
+            raise MappingError(target, self.source, None, reason)
+        mapped: list[JSON] = []
+        for index, item in enumerate(items):
+            try:
+                if self.when and first_failing(self.when, item) is not None:
+                    continue
+                mapped.append(self.mapping.apply_in(Context(item, context.tables)))
+            except MappingError as exc:
+                path = f"{self.source}.{index}" + (f".{exc.path}" if exc.path else "")
+                name = f"{target}.{index}.{exc.field_name}"
+                raise MappingError(name, path, exc.value, exc.reason) from None
+        return mapped
 
 
 @dataclass(frozen=True, slots=True)
 class Mapping:
-    """Builds a target body. With neither keep nor fields, the body passes through as is."""
+    """Builds a target body. With neither keep nor fields, the body passes through as is.
+
+    `tables` are the named lookup tables its `lookup` transforms read."""
 
     keep: tuple[str, ...] = ()
     fields: tuple[FieldRule, ...] = ()
+    tables: MappingABC[str, MappingABC[str, JSON]] = field(default_factory=dict)
 
     def apply(self, body: JSON) -> JSON:
         if not self.keep and not self.fields:
             return body
+        return self.apply_in(Context(body, self.tables))
+
+    def apply_in(self, context: Context) -> dict[str, JSON]:
+        """The mapped object, reading from `context.source`."""
         out: dict[str, JSON] = {}
         for path in self.keep:
             parts = split_path(path)
-            value = get_path(body, parts)
+            value = get_path(context.source, parts)
             if value is not MISSING:
                 set_path(out, parts, value)
         for rule in self.fields:
-            rule.apply(body, out)
+            rule.apply(context, out)
         return out

@@ -74,12 +74,20 @@ class Processor:
             error = f"flow {message.flow!r} is not in the configuration"
             await self._backend.park(delivery, events=[_parked("UnknownFlow", error)])
             return
-        failing = first_failing(flow.when, delivery.payload)
+        try:
+            failing = first_failing(flow.when, delivery.payload)
+            routes = self._routes(flow, delivery)
+        except MappingError as exc:  # a condition hit an evaluation limit: park, go on
+            hold = flow.routes[0].hold_lane
+            error = f"flow {flow.name}: condition: {exc}"
+            await self._backend.park(
+                delivery, events=[_parked("MappingError", error)], hold_lane=hold
+            )
+            return
         if failing is not None:
             event = Event(Step.FILTERED, {"rule": f"flow.when: {failing}"})
             await self._backend.ack(delivery, events=[event])
             return
-        routes = self._routes(flow, delivery)
         if not routes:
             event = Event(Step.FILTERED, {"rule": "no route matched"})
             await self._backend.ack(delivery, events=[event])
