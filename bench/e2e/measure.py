@@ -307,7 +307,7 @@ def measure(
     target_port: int,
     target_pid: int,
     generator: str = "wrk",
-    delivery_concurrency: int | None = None,
+    delivery_concurrency: int | None = None,  # default: ``concurrency``
 ) -> Result:
     """Start ``system``, run both phases, read its peak RSS, stop it.
 

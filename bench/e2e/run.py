@@ -73,7 +73,7 @@ MIN_OF_NAIVE = 0.60
 MIN_OVER_NODE_RED = 2.0
 MAX_P99_MS = 50.0
 QUIET = 0.15  # cores used by other work below which the machine counts as quiet
-QUIET_BUDGET = 300.0  # most seconds spent waiting for quiet in one run
+QUIET_BUDGET = 150.0  # most seconds spent waiting for quiet in one run
 
 
 def median(results: Sequence[Result], name: str) -> float:
@@ -361,8 +361,9 @@ def main() -> int:
     parser.add_argument(
         "--delivery-concurrency",
         type=int,
+        default=128,
         help="deliveries in flight per process: crossdock's endpoint concurrency and the naive "
-        "pipeline's workers (default: --concurrency); Node-RED has no limit",
+        "pipeline's workers (default 128); Node-RED has no limit",
     )
     parser.add_argument(
         "--load-generator",
@@ -376,7 +377,7 @@ def main() -> int:
         "--quiet-wait",
         type=float,
         help="before each measurement, wait up to this many seconds for other work on the "
-        "machine to use under 0.15 cores (default: 90, at most 300 in all; --smoke 0)",
+        "machine to use under 0.15 cores (default: 60, at most 150 in all; --smoke 0)",
     )
     parser.add_argument("--json", type=Path, help="also write every round's figures here")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
@@ -385,7 +386,7 @@ def main() -> int:
     started = time.monotonic()
     args.generator = generator(args)
     if args.quiet_wait is None:
-        args.quiet_wait = 0.0 if args.smoke else 90.0
+        args.quiet_wait = 0.0 if args.smoke else 60.0
     if any(x.kind == "node-red" for x in systems):
         nodered.ensure_installed()
     print(f"machine: {machine()}")
