@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from crossdock.cli import queue, run
+from crossdock.cli import mapping, queue, run, testing
 from crossdock.cli.app import app, main
 
 queue.register(app)
+mapping.register(app)
+testing.register(app)
 run.register(app)
 
 __all__ = ["app", "main"]

@@ -2,83 +2,23 @@
 
 from __future__ import annotations
 
-import asyncio
-import os
-import sys
-from collections.abc import Awaitable, Callable
-from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated
 
-import orjson
 import typer
-from rich.console import Console
 
-from crossdock.bus import Backend, MessageQuery, MessageStatus, Selector, SqliteBackend
+from crossdock.bus import MessageQuery, MessageStatus, Selector
 from crossdock.cli import render
+from crossdock.cli.common import (
+    ConfigOption,
+    JsonOption,
+    StoreOption,
+    fail,
+    out,
+    print_json,
+    store_path,
+    with_backend,
+)
 from crossdock.cli.timeparse import parse_instant
-from crossdock.core.errors import ConfigError, CrossdockError
-
-T = TypeVar("T")
-
-# Piped output (scripts, CI logs) gets room for whole ids and times instead of 80 columns.
-out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 200)
-err = Console(stderr=True, highlight=False)
-
-ConfigOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--config",
-        "-c",
-        help="Configuration file or folder (default: $CROSSDOCK_CONFIG or ./crossdock.yaml).",
-    ),
-]
-StoreOption = Annotated[
-    Path | None,
-    typer.Option("--store", help="SQLite store file; overrides the config's store.path."),
-]
-JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable JSON output.")]
-
-
-def fail(message: str) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {message}")
-    return typer.Exit(1)
-
-
-def store_path(config: Path | None, store: Path | None) -> Path:
-    """The store file: ``--store``, else ``store.path`` of the configuration."""
-    if store is not None:
-        path = store
-    else:
-        from crossdock.config import load_config
-
-        config = config or Path(os.environ.get("CROSSDOCK_CONFIG", "crossdock.yaml"))
-        if not config.exists():
-            raise fail(f"no configuration at {config} (give --config PATH or --store FILE)")
-        try:
-            path = Path(load_config(config, resolve_secrets=False).store.path)
-        except ConfigError as exc:
-            raise fail(f"invalid configuration {config}:\n{exc}") from None
-    if not path.exists():
-        raise fail(f"no store at {path}: nothing has run with this configuration yet")
-    return path
-
-
-def with_backend(path: Path, work: Callable[[Backend], Awaitable[T]]) -> T:
-    async def run() -> T:
-        backend = await SqliteBackend.open(path)
-        try:
-            return await work(backend)
-        finally:
-            await backend.close()
-
-    try:
-        return asyncio.run(run())
-    except CrossdockError as exc:
-        raise fail(str(exc)) from None
-
-
-def print_json(data: Any) -> None:
-    print(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode())
 
 
 def status(

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from crossdock.cli.queue import err
+from crossdock.cli.common import err
 from crossdock.config import load_config
 from crossdock.core.errors import ConfigError, CrossdockError
 

@@ -1,10 +1,10 @@
 """Read a configuration path — one YAML file, or a folder of them — into one document.
 
-A folder's ``*.yaml`` and ``*.yml`` files (not in subfolders, not hidden) are read in
-name order and merged at the top level: the entries of ``endpoints`` and ``flows`` are
-gathered from every file; any other top-level key may appear in one file only, except
-``version``, which may be repeated with the same value. A name or key defined twice is
-a problem that names both places.
+A folder's ``*.yaml`` and ``*.yml`` files (not in subfolders, not hidden, not the test
+cases ``*.test.yaml``) are read in name order and merged at the top level: the entries of
+``endpoints`` and ``flows`` are gathered from every file; any other top-level key may
+appear in one file only, except ``version``, which may be repeated with the same value.
+A name or key defined twice is a problem that names both places.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from crossdock.core.errors import ConfigProblem
 
 _COLLECTIONS = ("endpoints", "flows")
 _SUFFIXES = (".yaml", ".yml")
+_CASE_SUFFIXES = (".test.yaml", ".test.yml")  # test cases (see cases.py), not configuration
 
 
 @dataclass
@@ -61,7 +62,10 @@ def _read_folder(folder: Path) -> Document:
         files = sorted(
             p
             for p in folder.iterdir()
-            if p.suffix in _SUFFIXES and not p.name.startswith(".") and p.is_file()
+            if p.suffix in _SUFFIXES
+            and not p.name.startswith(".")
+            and not p.name.endswith(_CASE_SUFFIXES)
+            and p.is_file()
         )
     except OSError as exc:
         return Document(None, folder, problems=[_whole(folder, f"cannot list: {exc.strerror}")])

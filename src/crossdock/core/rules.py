@@ -23,7 +23,7 @@ from collections.abc import Mapping as MappingABC
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, Final
 
 from crossdock.core.envelope import JSON
 from crossdock.core.errors import PermanentError
@@ -114,6 +114,43 @@ def _shown(value: JSON) -> str:
     return text if len(text) <= _SHOWN_VALUE else text[: _SHOWN_VALUE - 1] + "…"
 
 
+class _LeftOut:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "LEFT_OUT"
+
+
+LEFT_OUT: Final = _LeftOut()
+"""A field rule's result when the field is not set (its `when` fails or its value is null)."""
+
+Traced = tuple[str, JSON]
+"""One step of a traced field: what happened (``read``, a transform's name, ``default``,
+``map``, ``value``, ``skipped``) and the value after it (for ``skipped``, the reason)."""
+
+
+@dataclass(frozen=True, slots=True)
+class FieldTrace:
+    """How one field of a mapping got its value (or why it did not)."""
+
+    field: str
+    origin: str
+    steps: tuple[Traced, ...]
+    outcome: str  # "set", "left out", "skipped", "kept", "absent" or "failed"
+    result: JSON = None
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MappingTrace:
+    """A mapping's output (None when it failed), every field's trace in order, and the
+    error that stopped it."""
+
+    output: JSON
+    fields: tuple[FieldTrace, ...]
+    error: MappingError | None = None
+
+
 class Unmapped(StrEnum):
     ERROR = "error"  # park the message
     DEFAULT = "default"  # use the field's default
@@ -166,28 +203,50 @@ class FieldRule:
 
     def apply(self, context: Context, out: dict[str, JSON]) -> None:
         """Set this field in `out` from `context.source` (or leave it out)."""
-        body = context.source
-        if self.when and not self._holds(body):
-            return
+        value = self.resolve(context)
+        if value is not LEFT_OUT:
+            set_path(out, self._target_parts, value)
+
+    def resolve(self, context: Context, steps: list[Traced] | None = None) -> JSON | _LeftOut:
+        """This field's value from `context.source`, or `LEFT_OUT`. With `steps`, records
+        each value on the way: what was read, each transform's result, default, map."""
+        if self.when and not self._holds(context.source):
+            if steps is not None:
+                steps.append(("skipped", f"when {first_failing(self.when, context.source)}"))
+            return LEFT_OUT
         if self.is_constant:
-            set_path(out, self._target_parts, self.constant)
-            return
+            if steps is not None:
+                steps.append(("value", self.constant))
+            return self.constant
         value = self._read(context)
+        if steps is not None:
+            steps.append(("each" if self.each is not None else "read", value))
         for step in self.transforms:
             try:
                 value = step(value, context)
             except TransformError as exc:
                 reason = f"{step.name}: {exc.reason}"
                 raise MappingError(self.target, self._origin, value, reason) from None
+            if steps is not None:
+                steps.append((step.name, value))
         if value is None:
             if self.has_default:
-                set_path(out, self._target_parts, self.default)
-            elif self.required:
+                if steps is not None:
+                    steps.append(("default", self.default))
+                return self.default
+            if self.required:
                 raise MappingError(self.target, self._origin, None, "required but missing")
-            return
+            return LEFT_OUT
         if self.values is not None:
             value = self._translate(value)
-        set_path(out, self._target_parts, value)
+            if steps is not None:
+                steps.append(("map", value))
+        return value
+
+    @property
+    def origin(self) -> str:
+        """Where the value comes from: the source path, template, expression or constant."""
+        return self._origin if self._origin is not None else "constant"
 
     def _holds(self, body: JSON) -> bool:
         try:
@@ -283,3 +342,37 @@ class Mapping:
         for rule in self.fields:
             rule.apply(context, out)
         return out
+
+    def trace(self, body: JSON) -> MappingTrace:
+        """Map `body` like `apply`, recording how every field got its value; a failure
+        ends the trace with the failing field rather than raising."""
+        if not self.keep and not self.fields:
+            passed = FieldTrace("(whole body)", "no mapping: passed as is", (), "set", body)
+            return MappingTrace(body, (passed,))
+        context = Context(body, self.tables)
+        out: dict[str, JSON] = {}
+        traces: list[FieldTrace] = []
+        for path in self.keep:
+            parts = split_path(path)
+            value = get_path(body, parts)
+            if value is MISSING:
+                traces.append(FieldTrace(path, f"keep {path}", (), "absent"))
+                continue
+            set_path(out, parts, value)
+            traces.append(FieldTrace(path, f"keep {path}", (("read", value),), "kept", value))
+        for rule in self.fields:
+            steps: list[Traced] = []
+            try:
+                value = rule.resolve(context, steps)
+            except MappingError as exc:
+                traces.append(
+                    FieldTrace(rule.target, rule.origin, tuple(steps), "failed", error=str(exc))
+                )
+                return MappingTrace(None, tuple(traces), exc)
+            if value is LEFT_OUT:
+                outcome = "skipped" if steps and steps[0][0] == "skipped" else "left out"
+                traces.append(FieldTrace(rule.target, rule.origin, tuple(steps), outcome))
+                continue
+            set_path(out, split_path(rule.target), value)
+            traces.append(FieldTrace(rule.target, rule.origin, tuple(steps), "set", value))
+        return MappingTrace(out, tuple(traces))

@@ -7,8 +7,9 @@ from dataclasses import dataclass
 
 from crossdock.config import Config, Flow
 from crossdock.config.rules import compile_conditions, compile_mapping
+from crossdock.core.envelope import JSON
 from crossdock.core.retry import RetryPolicy
-from crossdock.core.rules import Condition, Mapping
+from crossdock.core.rules import Condition, Mapping, first_failing
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,11 +24,31 @@ class Route:
 
 
 @dataclass(frozen=True, slots=True)
+class Decision:
+    """Where a body goes: the routes it takes, or the rule that filtered it out."""
+
+    routes: tuple[Route, ...] = ()
+    filtered: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class FlowPlan:
     name: str
     when: tuple[Condition, ...]
     first_match: bool
     routes: tuple[Route, ...]
+
+    def decide(self, body: JSON) -> Decision:
+        """The flow's conditions, then its routes (all matches, or the first).
+
+        Raises `MappingError` when a condition cannot be evaluated."""
+        failing = first_failing(self.when, body)
+        if failing is not None:
+            return Decision(filtered=f"flow.when: {failing}")
+        matched = [r for r in self.routes if first_failing(r.when, body) is None]
+        if not matched:
+            return Decision(filtered="no route matched")
+        return Decision(routes=tuple(matched[:1] if self.first_match else matched))
 
 
 def _route(name: str, flow: Flow, index: int) -> Route:

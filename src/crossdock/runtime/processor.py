@@ -16,8 +16,8 @@ import structlog
 
 from crossdock.bus import INTAKE, Backend, Delivery, Event, Forward, Step
 from crossdock.core.errors import CrossdockError, LeaseLost
-from crossdock.core.rules import MappingError, first_failing
-from crossdock.runtime.plan import FlowPlan, Plan, Route
+from crossdock.core.rules import MappingError
+from crossdock.runtime.plan import Plan, Route
 
 log = structlog.get_logger(component="processor")
 
@@ -75,8 +75,7 @@ class Processor:
             await self._backend.park(delivery, events=[_parked("UnknownFlow", error)])
             return
         try:
-            failing = first_failing(flow.when, delivery.payload)
-            routes = self._routes(flow, delivery)
+            decision = flow.decide(delivery.payload)
         except MappingError as exc:  # a condition hit an evaluation limit: park, go on
             hold = flow.routes[0].hold_lane
             error = f"flow {flow.name}: condition: {exc}"
@@ -84,14 +83,11 @@ class Processor:
                 delivery, events=[_parked("MappingError", error)], hold_lane=hold
             )
             return
-        if failing is not None:
-            event = Event(Step.FILTERED, {"rule": f"flow.when: {failing}"})
+        if decision.filtered is not None:
+            event = Event(Step.FILTERED, {"rule": decision.filtered})
             await self._backend.ack(delivery, events=[event])
             return
-        if not routes:
-            event = Event(Step.FILTERED, {"rule": "no route matched"})
-            await self._backend.ack(delivery, events=[event])
-            return
+        routes = decision.routes
         forwards = []
         for route in routes:
             try:
@@ -103,11 +99,6 @@ class Processor:
                 return
         routed = Event(Step.ROUTED, {"targets": [r.endpoint for r in routes]})
         await self._backend.ack(delivery, events=[routed], forward=forwards)
-
-    @staticmethod
-    def _routes(flow: FlowPlan, delivery: Delivery) -> list[Route]:
-        matched = [r for r in flow.routes if first_failing(r.when, delivery.payload) is None]
-        return matched[:1] if flow.first_match else matched
 
     def _forward(self, route: Route, delivery: Delivery) -> Forward:
         payload = route.mapping.apply(delivery.payload)

@@ -156,3 +156,55 @@ async def test_unknown_flow_is_parked(env: tuple[SqliteBackend, Processor]) -> N
     journey = await backend.journey(mid)
     assert journey is not None
     assert journey.entries[-1].detail["error_class"] == "UnknownFlow"
+
+
+HOSTILE = """
+version: 1
+endpoints:
+  shop: {connector: webhook}
+  net: {connector: http, settings: {base_url: "http://127.0.0.1:9"}}
+flows:
+  hostile:
+    source: shop
+    key: id
+    targets:
+      - endpoint: net
+        mapping:
+          fields:
+            id: id
+            blown: {expr: "xs | [@,@] | [@,@] | [@,@] | [@,@] | [@,@] | [@,@] | [@,@] | [@,@]"}
+"""
+
+
+async def test_a_hostile_expression_parks_its_message_and_the_worker_goes_on(
+    tmp_path: Path,
+) -> None:
+    """An expression that explodes on one body (2^8 copies of a long list) is stopped by
+    its limits; that message is parked with the reason, the next ones are mapped."""
+    (tmp_path / "c.yaml").write_text(textwrap.dedent(HOSTILE))
+    plan = Plan.from_config(load_config(tmp_path / "c.yaml"))
+    backend = await SqliteBackend.open(tmp_path / "s.db")
+    processor = Processor(backend, plan, idle_wait=0.05)
+    task = asyncio.create_task(processor.run())
+    try:
+        started = asyncio.get_running_loop().time()
+        bad = await send(backend, "hostile", {"id": 1, "xs": list(range(20_000))})
+        goods = [await send(backend, "hostile", {"id": n, "xs": [n]}) for n in range(2, 6)]
+        await settled(backend, bad)
+        for good in goods:
+            await settled(backend, good)
+        assert asyncio.get_running_loop().time() - started < 5.0
+        journey = await backend.journey(bad)
+        assert journey is not None
+        assert journey.summary.status is MessageStatus.PARKED
+        error = journey.entries[-1].detail["error"]
+        assert isinstance(error, str)
+        assert error.startswith("flow hostile, target net: field blown from expr")
+        assert "grew past" in error or "steps" in error
+        delivered = await backend.claim("net", worker="t", limit=10)
+        assert sorted(d.message.id for d in delivered) == sorted(goods)
+        assert delivered[0].payload["blown"] is not None
+    finally:
+        processor.stop()
+        await task
+        await backend.close()

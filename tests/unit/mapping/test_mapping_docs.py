@@ -53,3 +53,17 @@ def test_every_transform_has_an_example() -> None:
 def test_every_transform_has_a_heading() -> None:
     headings = " ".join(re.findall(r"^### (.*)$", DOC, flags=re.MULTILINE))
     assert {name for name in registered() if f"`{name}`" not in headings} == set()
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=range(len(EXAMPLES)))
+def test_trace_agrees_with_apply(example: dict[str, Any]) -> None:
+    mapping = compile_mapping(MappingSpec.model_validate(example["mapping"]))
+    trace = mapping.trace(example["input"])
+    if "error" in example:
+        assert trace.output is None
+        assert trace.error is not None
+        assert example["error"] in str(trace.error)
+        assert trace.fields[-1].outcome == "failed"
+    else:
+        assert trace.error is None
+        assert trace.output == example["output"]
