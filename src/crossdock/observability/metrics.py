@@ -35,6 +35,7 @@ class Metrics:
         self.registry = CollectorRegistry(auto_describe=True)
         self._queues: set[QueueLabels] = set()
         self._intake_metrics()
+        self._processing_metrics()
         self._delivery_metrics()
         self._queue_metrics()
 
@@ -62,6 +63,22 @@ class Metrics:
             "crossdock_intake_seconds",
             "Time from a webhook request's arrival to its 202 answer (store commit included).",
             buckets=_FAST,
+            registry=r,
+        )
+
+    def _processing_metrics(self) -> None:
+        r = self.registry
+        self.routed = Counter(
+            "crossdock_routed",
+            "Messages routed and mapped, per flow and target.",
+            ["flow", "target"],
+            registry=r,
+        )
+        self.filtered = Counter(
+            "crossdock_filtered",
+            "Messages dropped on purpose, by reason: condition (the flow's when) or no_route "
+            "(no target's when held).",
+            ["flow", "reason"],
             registry=r,
         )
 

@@ -89,7 +89,12 @@ class Hub:
         self, backend: Backend, sinks: dict[str, Sink], sockets: Sequence[socket.socket] | None
     ) -> None:
         workers = [self._worker(backend, name, sink) for name, sink in sinks.items()]
-        processor = Processor(backend, self.plan, keep_payloads=self.config.journal.keep_payloads)
+        processor = Processor(
+            backend,
+            self.plan,
+            keep_payloads=self.config.journal.keep_payloads,
+            observer=MetricsObserver(self.metrics),
+        )
         app = create_intake_app(self.config, backend, metrics=self.metrics)
         server = _Server(self._server_config(app))
         loop = asyncio.get_running_loop()

@@ -1,4 +1,4 @@
-"""Delivery outcomes into Prometheus metrics."""
+"""Processing and delivery outcomes into Prometheus metrics."""
 
 from __future__ import annotations
 
@@ -7,9 +7,10 @@ import time
 from crossdock.bus import Delivery
 from crossdock.observability.metrics import Metrics
 from crossdock.runtime.delivery import DeliveryObserver
+from crossdock.runtime.processor import ProcessorObserver
 
 
-class MetricsObserver(DeliveryObserver):
+class MetricsObserver(DeliveryObserver, ProcessorObserver):
     def __init__(self, metrics: Metrics) -> None:
         self._m = metrics
 
@@ -28,3 +29,13 @@ class MetricsObserver(DeliveryObserver):
 
     def paused(self, endpoint: str, paused: bool) -> None:
         self._m.endpoint_paused.labels(endpoint).set(1 if paused else 0)
+
+    def routed(self, flow: str, targets: list[str]) -> None:
+        for target in targets:
+            self._m.routed.labels(flow, target).inc()
+
+    def filtered(self, flow: str, reason: str) -> None:
+        self._m.filtered.labels(flow, reason).inc()
+
+    def not_mapped(self, flow: str, target: str | None) -> None:
+        self._m.parked.labels(flow, target or "intake").inc()

@@ -25,10 +25,12 @@ class Route:
 
 @dataclass(frozen=True, slots=True)
 class Decision:
-    """Where a body goes: the routes it takes, or the rule that filtered it out."""
+    """Where a body goes: the routes it takes, or the rule that filtered it out and
+    whether that was the flow's condition or that no route matched."""
 
     routes: tuple[Route, ...] = ()
     filtered: str | None = None
+    reason: str | None = None  # "condition" or "no_route" when filtered
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,10 +46,10 @@ class FlowPlan:
         Raises `MappingError` when a condition cannot be evaluated."""
         failing = first_failing(self.when, body)
         if failing is not None:
-            return Decision(filtered=f"flow.when: {failing}")
+            return Decision(filtered=f"flow.when: {failing}", reason="condition")
         matched = [r for r in self.routes if first_failing(r.when, body) is None]
         if not matched:
-            return Decision(filtered="no route matched")
+            return Decision(filtered="no route matched", reason="no_route")
         return Decision(routes=tuple(matched[:1] if self.first_match else matched))
 
 

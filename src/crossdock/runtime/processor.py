@@ -22,6 +22,20 @@ from crossdock.runtime.plan import Plan, Route
 log = structlog.get_logger(component="processor")
 
 
+class ProcessorObserver:
+    """Told what the processor decided, after it is committed; does nothing by default."""
+
+    def routed(self, flow: str, targets: list[str]) -> None:
+        """The message was mapped for these targets."""
+
+    def filtered(self, flow: str, reason: str) -> None:
+        """Dropped on purpose; `reason` is ``condition`` or ``no_route``."""
+
+    def not_mapped(self, flow: str, target: str | None) -> None:
+        """Parked before delivery: a mapping or condition failed (target None: the flow's
+        condition, or an unknown flow)."""
+
+
 class Processor:
     """Drains the intake destination until stopped."""
 
@@ -31,12 +45,14 @@ class Processor:
         plan: Plan,
         *,
         keep_payloads: bool = True,
+        observer: ProcessorObserver | None = None,
         batch: int = 64,
         idle_wait: float = 0.5,
     ) -> None:
         self._backend = backend
         self._plan = plan
         self._keep_payloads = keep_payloads
+        self._observer = observer or ProcessorObserver()
         self._batch = batch
         self._idle_wait = idle_wait
         self._worker = f"processor-{os.getpid()}"
@@ -73,6 +89,7 @@ class Processor:
         if flow is None:
             error = f"flow {message.flow!r} is not in the configuration"
             await self._backend.park(delivery, events=[_parked("UnknownFlow", error)])
+            self._observer.not_mapped(message.flow, None)
             return
         try:
             decision = flow.decide(delivery.payload)
@@ -82,10 +99,12 @@ class Processor:
             await self._backend.park(
                 delivery, events=[_parked("MappingError", error)], hold_lane=hold
             )
+            self._observer.not_mapped(flow.name, None)
             return
         if decision.filtered is not None:
             event = Event(Step.FILTERED, {"rule": decision.filtered})
             await self._backend.ack(delivery, events=[event])
+            self._observer.filtered(flow.name, decision.reason or "condition")
             return
         routes = decision.routes
         forwards = []
@@ -96,9 +115,13 @@ class Processor:
                 error = f"flow {route.flow}, target {route.endpoint}: {exc}"
                 event = _parked("MappingError", error)
                 await self._backend.park(delivery, events=[event], hold_lane=route.hold_lane)
+                self._observer.not_mapped(flow.name, route.endpoint)
                 return
-        routed = Event(Step.ROUTED, {"targets": [r.endpoint for r in routes]})
-        await self._backend.ack(delivery, events=[routed], forward=forwards)
+        targets = [r.endpoint for r in routes]
+        await self._backend.ack(
+            delivery, events=[Event(Step.ROUTED, {"targets": targets})], forward=forwards
+        )
+        self._observer.routed(flow.name, targets)
 
     def _forward(self, route: Route, delivery: Delivery) -> Forward:
         payload = route.mapping.apply(delivery.payload)

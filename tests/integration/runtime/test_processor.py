@@ -12,6 +12,8 @@ import pytest
 from crossdock.bus import INTAKE, MessageQuery, MessageStatus, SqliteBackend, Step
 from crossdock.config import load_config
 from crossdock.core.envelope import Message
+from crossdock.observability.metrics import Metrics
+from crossdock.runtime.observe import MetricsObserver
 from crossdock.runtime.plan import Plan
 from crossdock.runtime.processor import Processor
 
@@ -47,11 +49,17 @@ flows:
 
 
 @pytest.fixture
-async def env(tmp_path: Path) -> AsyncIterator[tuple[SqliteBackend, Processor]]:
+def metrics() -> Metrics:
+    return Metrics()
+
+
+@pytest.fixture
+async def env(tmp_path: Path, metrics: Metrics) -> AsyncIterator[tuple[SqliteBackend, Processor]]:
     (tmp_path / "c.yaml").write_text(textwrap.dedent(CONFIG))
     plan = Plan.from_config(load_config(tmp_path / "c.yaml"))
     backend = await SqliteBackend.open(tmp_path / "s.db")
-    processor = Processor(backend, plan, idle_wait=0.05)
+    observer = MetricsObserver(metrics)
+    processor = Processor(backend, plan, idle_wait=0.05, observer=observer)
     task = asyncio.create_task(processor.run())
     yield backend, processor
     processor.stop()
@@ -147,6 +155,28 @@ async def test_mapping_failure_parks_with_an_explanation_and_others_go_on(
     )
     [delivery] = await backend.claim("net", worker="t")
     assert delivery.message.id == good
+
+
+async def test_decisions_are_counted_in_the_metrics(
+    env: tuple[SqliteBackend, Processor], metrics: Metrics
+) -> None:
+    backend, _ = env
+    bodies = [
+        {"id": 20, "state": "new", "category": "network", "priority": 1},  # routed to net
+        {"id": 21, "state": "draft", "category": "network"},  # condition
+        {"id": 22, "state": "new", "category": "facilities"},  # no route
+        {"id": 23, "state": "new", "category": "network", "priority": 8},  # not mapped
+    ]
+    for body in bodies:
+        await settled(backend, await send(backend, "incidents", body))
+
+    def value(name: str, **labels: str) -> float | None:
+        return metrics.registry.get_sample_value(name, labels)
+
+    assert value("crossdock_routed_total", flow="incidents", target="net") == 1
+    assert value("crossdock_filtered_total", flow="incidents", reason="condition") == 1
+    assert value("crossdock_filtered_total", flow="incidents", reason="no_route") == 1
+    assert value("crossdock_parked_total", flow="incidents", target="net") == 1
 
 
 async def test_unknown_flow_is_parked(env: tuple[SqliteBackend, Processor]) -> None:
