@@ -62,11 +62,15 @@ def map_test(
     target: Annotated[
         str | None, typer.Option(help="Only this target endpoint (default: every route).")
     ] = None,
+    source: Annotated[
+        str | None,
+        typer.Option(help="The source endpoint the sample comes from (default: the first)."),
+    ] = None,
     config: ConfigOption = None,
     json: JsonOption = False,
 ) -> None:
-    """Map a sample as the flow would: its conditions, routes and each target's mapping,
-    with a trace of how every field got its value.
+    """Map a sample as the flow would: the source's to_canonical, the flow's conditions and
+    routes, each target's mapping and from_canonical, with a trace of every field.
 
     Exit status: 0 when mapped or filtered, 1 when a condition or mapping fails.
     """
@@ -74,7 +78,9 @@ def map_test(
     if target is not None and all(r.endpoint != target for r in plan.routes):
         known = ", ".join(r.endpoint for r in plan.routes)
         raise fail(f"flow {flow} has no target {target!r} (targets: {known})")
-    result = preview(plan, read_sample(input_path), target=target)
+    if source is not None and source not in plan.sources:
+        raise fail(f"flow {flow} has no source {source!r} (sources: {', '.join(plan.sources)})")
+    result = preview(plan, read_sample(input_path), source=source, target=target)
     if json:
         print_json(preview_dict(result))
     else:

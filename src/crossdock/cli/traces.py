@@ -12,7 +12,7 @@ from crossdock.core.diff import Change
 from crossdock.core.envelope import JSON
 from crossdock.core.paths import MISSING
 from crossdock.core.rules import FieldTrace
-from crossdock.runtime.preview import FlowPreview
+from crossdock.runtime.preview import FlowPreview, Stage
 
 _SHOWN = 60  # characters of a value shown in a trace step or a difference
 _READS = {"read", "value", "each"}  # steps shown as the value alone
@@ -21,6 +21,8 @@ _READS = {"read", "value", "each"}  # steps shown as the value alone
 def preview_dict(result: FlowPreview) -> dict[str, Any]:
     return {
         "flow": result.flow,
+        "source": result.source,
+        "to_canonical": None if result.inbound is None else _stage_dict(result.inbound),
         "filtered": result.filtered,
         "error": result.error,
         "targets": [
@@ -28,10 +30,18 @@ def preview_dict(result: FlowPreview) -> dict[str, Any]:
                 "endpoint": t.endpoint,
                 "output": t.output,
                 "error": t.error,
-                "fields": [_field_dict(f) for f in t.trace.fields],
+                "stages": [_stage_dict(stage) for stage in t.stages],
             }
             for t in result.targets
         ],
+    }
+
+
+def _stage_dict(stage: Stage) -> dict[str, Any]:
+    return {
+        "stage": stage.name,
+        "output": stage.trace.output,
+        "fields": [_field_dict(f) for f in stage.trace.fields],
     }
 
 
@@ -47,17 +57,17 @@ def _field_dict(f: FieldTrace) -> dict[str, Any]:
 
 
 def print_preview(result: FlowPreview) -> None:
-    if result.condition_error is not None:
-        out.print(f"[bold red]parked:[/] {escape(result.error or '')}")
+    if result.inbound is not None:
+        _print_stage(result.inbound)
+    if result.failed is not None:
+        out.print(f"[bold red]parked:[/] {escape(result.failed)}")
         return
     if result.filtered is not None:
         out.print(f"flow {escape(result.flow)}: [dim]filtered[/] ({escape(result.filtered)})")
         return
     for t in result.targets:
-        out.print(f"[bold]flow {escape(result.flow)} → target {escape(t.endpoint)}[/]")
-        width = max((len(f.field) for f in t.trace.fields), default=0)
-        for f in t.trace.fields:
-            out.print(f"  {escape(f.field.ljust(width))}  {escape(describe(f))}")
+        for stage in t.stages:
+            _print_stage(stage)
         if t.error is not None:
             out.print(f"[bold red]parked:[/] {escape(t.error)}")
         else:
@@ -65,13 +75,22 @@ def print_preview(result: FlowPreview) -> None:
             out.print(escape(body))
 
 
+def _print_stage(stage: Stage) -> None:
+    out.print(f"[bold]{escape(stage.name)}[/]")
+    width = max((len(f.field) for f in stage.trace.fields), default=0)
+    for f in stage.trace.fields:
+        out.print(f"  {escape(f.field.ljust(width))}  {escape(describe(f))}")
+
+
 def describe(f: FieldTrace) -> str:
     """``order.tier → " Gold " → trim "Gold" → map "high"``, or why the field is not set."""
     parts = [f.origin]
+    before: JSON = ...  # nothing shown yet
     for label, value in f.steps:
-        if label == "skipped":
-            continue
+        if label == "skipped" or (value is None and before is None):
+            continue  # null passes through transforms untouched: shown once
         parts.append(shown(value) if label in _READS else f"{label} {shown(value)}")
+        before = value
     text = " → ".join(parts)
     if f.outcome == "skipped":
         text += f"  (skipped: {f.steps[0][1]})"

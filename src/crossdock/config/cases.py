@@ -1,8 +1,10 @@
 """Mapping test cases: files of sample inputs and the bodies each target should receive.
 
-Cases live next to the configuration in ``*.test.yaml`` (or ``*.test.yml``) files: in
-the configuration's folder (the folder itself when the configuration is a folder) and in
-its ``tests/`` subfolder. A folder configuration never reads them as configuration.
+Cases live next to the configuration in ``*.test.yaml`` (or ``*.test.yml``) files. For a
+configuration file ``NAME.yaml``: ``NAME.test.yaml`` and ``NAME.*.test.yaml`` beside it
+(so several configurations can share a folder). For a configuration folder: every case
+file in it and in its ``tests/`` subfolder; a folder configuration never reads them as
+configuration.
 
     cases:
       - name: a paid express order reaches the ERP
@@ -47,6 +49,11 @@ class CaseSpec(ConfigModel):
     input: Any = Field(default=None, description="The received body, written in YAML.")
     input_file: str | None = Field(
         default=None, description="The received body as a JSON file, relative to this file."
+    )
+    source: Name | None = Field(
+        default=None,
+        description="The source endpoint the input comes from (default: the flow's first); "
+        "its to_canonical mapping applies.",
     )
     target: Name | None = Field(
         default=None, description="Check only this target endpoint of the flow."
@@ -94,6 +101,7 @@ class TestCase:
     flow: str
     body: JSON
     where: Position
+    source: str | None = None
     target: str | None = None
     expect: dict[str, JSON] | None = None
     filtered: bool = False
@@ -102,13 +110,24 @@ class TestCase:
 
 
 def find_case_files(config: Path) -> list[Path]:
-    """The case files next to the configuration at `config` (a file or a folder)."""
-    folder = config if config.is_dir() else config.parent
+    """The case files of the configuration at `config` (a file or a folder)."""
+    if not config.is_dir():
+        stem = config.name.rsplit(".", 1)[0]
+        return sorted(
+            p
+            for p in config.parent.iterdir()
+            if is_case_file(p) and (_case_stem(p) == stem or _case_stem(p).startswith(stem + "."))
+        )
     found: list[Path] = []
-    for place in (folder, folder / "tests"):
+    for place in (config, config / "tests"):
         if place.is_dir():
             found += sorted(p for p in place.iterdir() if is_case_file(p))
     return found
+
+
+def _case_stem(path: Path) -> str:
+    """``orders.gold`` for ``orders.gold.test.yaml``."""
+    return path.name.rsplit(".", 2)[0]
 
 
 def is_case_file(path: Path) -> bool:
@@ -155,6 +174,7 @@ def _load_file(file: Path) -> tuple[list[TestCase], list[ConfigProblem]]:
                 flow=case.flow,
                 body=body,
                 where=where,
+                source=case.source,
                 target=case.target,
                 expect=case.expect,
                 filtered=bool(case.filtered),

@@ -12,6 +12,7 @@ from pydantic import ValidationError
 
 from crossdock.config._checks import check_document
 from crossdock.config._document import document_model
+from crossdock.config._includes import include_mapping_files
 from crossdock.config._paths import PathKey, render_path
 from crossdock.config._problems import problems_from_errors
 from crossdock.config._references import Resolver, resolve_references, unread
@@ -43,6 +44,7 @@ def load_config(
     No exception raised here carries a secret or a literal written in a secret field.
     """
     document = read_document(Path(path))
+    include_mapping_files(document)
     if document.data is None:
         raise ConfigError(sort_problems(document.problems))
     keep = set() if resolve_secrets else _secret_paths(document)

@@ -239,6 +239,40 @@ class Flow(ConfigModel, json_schema_extra=_flow_schema):
         return {**rest, "sources": source if isinstance(source, list) else [source]}
 
 
+def _mapping_or_file(schema: JsonDict) -> None:
+    """Document the file form of an endpoint's mapping: ``mapping: mappings/zendesk.yaml``."""
+    choices = schema.get("anyOf")
+    if isinstance(choices, list):
+        choices.append(
+            {
+                "type": "string",
+                "description": "A YAML file (relative to the configuration's folder) holding "
+                "to_canonical, from_canonical and lossless.",
+            }
+        )
+
+
+class EndpointMapping(ConfigModel):
+    """How one system's bodies map to and from the canonical model: each system is mapped
+    once, and flows route canonical records."""
+
+    to_canonical: MappingSpec | None = Field(
+        default=None,
+        description="Applied to every body received from this endpoint, before the flow's "
+        "conditions, routes and target mappings (default: the body as received).",
+    )
+    from_canonical: MappingSpec | None = Field(
+        default=None,
+        description="Applied to every body delivered to this endpoint, after the target's "
+        "own mapping (default: that body as it is).",
+    )
+    lossless: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Canonical fields that survive a round trip out through from_canonical "
+        "and back through to_canonical (documentation for tests; not used at run time).",
+    )
+
+
 class Endpoint(ConfigModel):
     """One configured connection to one system, through one connector."""
 
@@ -248,6 +282,12 @@ class Endpoint(ConfigModel):
     description: str | None = Field(default=None, description="What this endpoint is.")
     settings: SerializeAsAny[ConnectorSettings] = Field(
         description="Settings of the connector; their keys depend on the connector."
+    )
+    mapping: EndpointMapping | None = Field(
+        default=None,
+        description="This system's mapping to and from the canonical model, inline or as "
+        "a YAML file name (see docs/mapping.md).",
+        json_schema_extra=_mapping_or_file,
     )
 
 

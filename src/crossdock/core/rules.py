@@ -91,13 +91,17 @@ def first_failing(conditions: Sequence[Condition], body: JSON) -> Condition | No
 
 
 class MappingError(PermanentError):
-    """A body could not be mapped; the message names the field, path and value."""
+    """A body could not be mapped; the message names the field, path and value.
+
+    `stage` is set by whoever applied the mapping when it is one of several in a row
+    (``to_canonical of zendesk``); the message itself does not include it."""
 
     def __init__(self, field_name: str, path: str | None, value: JSON, reason: str) -> None:
         self.field_name = field_name
         self.path = path
         self.value = value
         self.reason = reason
+        self.stage: str | None = None
         where = f" from {path}" if path else ""
         super().__init__(f"field {field_name}{where}: {reason} (value {_shown(value)})")
 

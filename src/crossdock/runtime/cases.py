@@ -31,7 +31,9 @@ def run_case(plan: Plan, case: TestCase) -> CaseResult:
         return CaseResult(case, (f"no flow {case.flow!r} in the configuration",))
     if case.target is not None and all(r.endpoint != case.target for r in flow.routes):
         return CaseResult(case, (f"flow {case.flow} has no target {case.target!r}",))
-    outcome = preview(flow, case.body, target=case.target)
+    if case.source is not None and case.source not in flow.sources:
+        return CaseResult(case, (f"flow {case.flow} has no source {case.source!r}",))
+    outcome = preview(flow, case.body, source=case.source, target=case.target)
     problems = _problems(case, outcome)
     if case.expect is None:
         return CaseResult(case, tuple(problems), outcome=outcome)

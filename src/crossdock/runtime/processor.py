@@ -1,7 +1,8 @@
 """The processor: takes received messages from intake, filters, routes and maps them.
 
-For each message: the flow's conditions (else `filtered`, with the condition that failed),
-then its routes (all matches, or the first), then each route's mapping. The intake
+For each message: its source endpoint's `to_canonical` mapping, then the flow's conditions
+(else `filtered`, with the condition that failed), then its routes (all matches, or the
+first), then each route's mapping and its endpoint's `from_canonical`. The intake
 delivery is acknowledged together with one new delivery per target, in one commit, with
 the journal. A mapping failure parks the message (naming flow, target, field, path and
 value); it never stops other messages.
@@ -15,9 +16,10 @@ import os
 import structlog
 
 from crossdock.bus import INTAKE, Backend, Delivery, Event, Forward, Step
+from crossdock.core.envelope import JSON
 from crossdock.core.errors import CrossdockError, LeaseLost
 from crossdock.core.rules import MappingError
-from crossdock.runtime.plan import Plan, Route
+from crossdock.runtime.plan import Plan, Route, failure
 
 log = structlog.get_logger(component="processor")
 
@@ -92,10 +94,11 @@ class Processor:
             self._observer.not_mapped(message.flow, None)
             return
         try:
-            decision = flow.decide(delivery.payload)
-        except MappingError as exc:  # a condition hit an evaluation limit: park, go on
+            record = flow.canonical(message.source, delivery.payload)
+            decision = flow.decide(record)
+        except MappingError as exc:  # to_canonical failed or a condition hit a limit
             hold = flow.routes[0].hold_lane
-            error = f"flow {flow.name}: condition: {exc}"
+            error = failure(flow.name, exc)
             await self._backend.park(
                 delivery, events=[_parked("MappingError", error)], hold_lane=hold
             )
@@ -110,9 +113,9 @@ class Processor:
         forwards = []
         for route in routes:
             try:
-                forwards.append(self._forward(route, delivery))
+                forwards.append(self._forward(route, record))
             except MappingError as exc:
-                error = f"flow {route.flow}, target {route.endpoint}: {exc}"
+                error = failure(flow.name, exc, route.endpoint)
                 event = _parked("MappingError", error)
                 await self._backend.park(delivery, events=[event], hold_lane=route.hold_lane)
                 self._observer.not_mapped(flow.name, route.endpoint)
@@ -123,8 +126,8 @@ class Processor:
         )
         self._observer.routed(flow.name, targets)
 
-    def _forward(self, route: Route, delivery: Delivery) -> Forward:
-        payload = route.mapping.apply(delivery.payload)
+    def _forward(self, route: Route, record: JSON) -> Forward:
+        payload = route.build(record)
         snapshot = payload if self._keep_payloads else None
         return Forward(route.endpoint, payload, [Event(Step.MAPPED, payload=snapshot)])
 

@@ -85,7 +85,7 @@ class Comparison:
 
 def compare(journey: Journey, flow: FlowPlan) -> Comparison:
     before = recorded(journey)
-    after = preview(flow, journey.message.body)
+    after = preview(flow, journey.message.body, source=journey.message.source)
     now = after.outputs()
     changes = {
         target: diff(body, now[target]) for target, body in before.outputs.items() if target in now

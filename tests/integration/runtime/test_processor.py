@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import textwrap
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -67,8 +68,10 @@ async def env(tmp_path: Path, metrics: Metrics) -> AsyncIterator[tuple[SqliteBac
     await backend.close()
 
 
-async def send(backend: SqliteBackend, flow: str, body: dict[str, object]) -> str:
-    msg = Message.new(flow=flow, source="shop", event_type="ticket", body=body, key=str(body["id"]))
+async def send(
+    backend: SqliteBackend, flow: str, body: dict[str, object], source: str = "shop"
+) -> str:
+    msg = Message.new(flow=flow, source=source, event_type="ticket", body=body, key=str(body["id"]))
     await backend.enqueue(msg)
     return msg.id
 
@@ -188,6 +191,22 @@ async def test_unknown_flow_is_parked(env: tuple[SqliteBackend, Processor]) -> N
     assert journey.entries[-1].detail["error_class"] == "UnknownFlow"
 
 
+@contextlib.asynccontextmanager
+async def running(folder: Path, config: str) -> AsyncIterator[SqliteBackend]:
+    """A store and a processor running on `config` until the block ends."""
+    (folder / "c.yaml").write_text(textwrap.dedent(config))
+    plan = Plan.from_config(load_config(folder / "c.yaml"))
+    backend = await SqliteBackend.open(folder / "s.db")
+    processor = Processor(backend, plan, idle_wait=0.05)
+    task = asyncio.create_task(processor.run())
+    try:
+        yield backend
+    finally:
+        processor.stop()
+        await task
+        await backend.close()
+
+
 HOSTILE = """
 version: 1
 endpoints:
@@ -211,12 +230,7 @@ async def test_a_hostile_expression_parks_its_message_and_the_worker_goes_on(
 ) -> None:
     """An expression that explodes on one body (2^8 copies of a long list) is stopped by
     its limits; that message is parked with the reason, the next ones are mapped."""
-    (tmp_path / "c.yaml").write_text(textwrap.dedent(HOSTILE))
-    plan = Plan.from_config(load_config(tmp_path / "c.yaml"))
-    backend = await SqliteBackend.open(tmp_path / "s.db")
-    processor = Processor(backend, plan, idle_wait=0.05)
-    task = asyncio.create_task(processor.run())
-    try:
+    async with running(tmp_path, HOSTILE) as backend:
         started = asyncio.get_running_loop().time()
         bad = await send(backend, "hostile", {"id": 1, "xs": list(range(20_000))})
         goods = [await send(backend, "hostile", {"id": n, "xs": [n]}) for n in range(2, 6)]
@@ -234,7 +248,69 @@ async def test_a_hostile_expression_parks_its_message_and_the_worker_goes_on(
         delivered = await backend.claim("net", worker="t", limit=10)
         assert sorted(d.message.id for d in delivered) == sorted(goods)
         assert delivered[0].payload["blown"] is not None
-    finally:
-        processor.stop()
-        await task
-        await backend.close()
+
+
+CANONICAL = """
+version: 1
+endpoints:
+  desk:
+    connector: webhook
+    mapping:
+      to_canonical:
+        fields:
+          title: subject
+          priority: {from: prio, map: {urgent: critical, normal: medium}}
+  supplier:
+    connector: http
+    settings: {base_url: "http://127.0.0.1:9"}
+    mapping:
+      from_canonical:
+        fields:
+          summary: title
+          level: {from: priority, map: {critical: P1, medium: P3}}
+          note: {from: note, required: true, when: [{path: needs_note, equals: true}]}
+flows:
+  tickets:
+    source: desk
+    key: id
+    targets:
+      - endpoint: supplier
+        when: [{expr: "priority == 'critical' || title == 'odd'"}]
+        mapping:
+          keep: [title, priority]
+          fields: {needs_note: {expr: "title == 'odd'"}}
+"""
+
+
+async def test_endpoint_mappings_surround_the_flow(tmp_path: Path) -> None:
+    """to_canonical before the conditions (which see canonical fields), then the target's
+    mapping, then from_canonical; a failure in either names its stage."""
+    async with running(tmp_path, CANONICAL) as backend:
+        urgent = await send(
+            backend, "tickets", {"id": 1, "subject": "VPN", "prio": "urgent"}, "desk"
+        )
+        normal = await send(
+            backend, "tickets", {"id": 2, "subject": "Mouse", "prio": "normal"}, "desk"
+        )
+        unknown = await send(backend, "tickets", {"id": 3, "subject": "?", "prio": "later"}, "desk")
+        odd = await send(backend, "tickets", {"id": 4, "subject": "odd", "prio": "normal"}, "desk")
+        for mid in (urgent, normal, unknown, odd):
+            await settled(backend, mid)
+        [delivered] = await backend.claim("supplier", worker="t", limit=10)
+        assert delivered.message.id == urgent
+        assert delivered.payload == {"summary": "VPN", "level": "P1"}
+        normal_journey = await backend.journey(normal)
+        assert normal_journey is not None
+        assert normal_journey.entries[-1].detail == {"rule": "no route matched"}
+        unknown_journey = await backend.journey(unknown)
+        assert unknown_journey is not None
+        assert unknown_journey.entries[-1].detail["error"] == (
+            "flow tickets: to_canonical of desk: field priority from prio: "
+            "no entry in the value map (value 'later')"
+        )
+        odd_journey = await backend.journey(odd)
+        assert odd_journey is not None
+        assert odd_journey.entries[-1].detail["error"] == (
+            "flow tickets, target supplier (from_canonical of supplier): "
+            "field note from note: required but missing (value None)"
+        )

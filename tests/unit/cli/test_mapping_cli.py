@@ -75,7 +75,7 @@ def test_map_test_json_and_one_target(config: Path, tmp_path: Path) -> None:
     assert [t["endpoint"] for t in data["targets"]] == ["net"]
     [net] = data["targets"]
     assert net["output"] == {"ref": 7, "title": "VPN down", "prio": "critical"}
-    title = next(f for f in net["fields"] if f["field"] == "title")
+    title = next(f for f in net["stages"][0]["fields"] if f["field"] == "title")
     assert title["steps"] == [["read", " VPN down "], ["trim", "VPN down"]]
 
 
@@ -89,7 +89,7 @@ def test_map_test_reports_filtering_and_fails_on_a_mapping_error(
     bad = runner.invoke(app, [*base, str(sample(tmp_path, {**TICKET, "priority": 9}))])
     assert bad.exit_code == 1
     assert "FAILED: field prio from priority: no entry in the value map (value 9)" in bad.output
-    assert "parked: field prio" in bad.output
+    assert "parked: flow tickets, target net: field prio" in bad.output
 
 
 def test_map_test_refuses_unknown_flow_target_and_bad_json(config: Path, tmp_path: Path) -> None:
@@ -159,12 +159,12 @@ cases:
 
 
 def test_cases_pass_and_fail_with_a_readable_diff(config: Path) -> None:
-    (config.parent / "tickets.test.yaml").write_text(textwrap.dedent(CASES))
+    (config.parent / "crossdock.test.yaml").write_text(textwrap.dedent(CASES))
     result = runner.invoke(app, ["test", str(config)])
     assert result.exit_code == 1
     out = result.output
     assert "PASS" in out and "network tickets go to both" in out
-    assert "tickets.test.yaml:9  a wrong expectation (flow tickets)" in out
+    assert "crossdock.test.yaml:9  a wrong expectation (flow tickets)" in out
     assert 'prio: "critical" → "high"' in out
     assert "extra: missing (expected 1)" in out
     assert "target field also received a body, not in expect" in out
@@ -173,7 +173,7 @@ def test_cases_pass_and_fail_with_a_readable_diff(config: Path) -> None:
 
 
 def test_cases_as_json(config: Path) -> None:
-    (config.parent / "tickets.test.yaml").write_text(textwrap.dedent(CASES))
+    (config.parent / "crossdock.test.yaml").write_text(textwrap.dedent(CASES))
     result = runner.invoke(app, ["test", str(config), "--json"])
     assert result.exit_code == 1
     data = json.loads(result.output)
@@ -185,15 +185,14 @@ def test_cases_as_json(config: Path) -> None:
     ]
 
 
-def test_cases_in_tests_folder_and_input_files_and_cases_option(
+def test_case_files_of_a_file_configuration_and_input_files_and_cases_option(
     config: Path, tmp_path: Path
 ) -> None:
-    folder = tmp_path / "tests"
-    folder.mkdir()
-    (folder / "body.json").write_text(json.dumps({"id": 1, "state": "draft"}))
-    (folder / "a.test.yml").write_text(
+    (tmp_path / "body.json").write_text(json.dumps({"id": 1, "state": "draft"}))
+    (tmp_path / "crossdock.drafts.test.yml").write_text(
         "cases:\n  - {name: from a file, flow: tickets, input_file: body.json, filtered: true}\n"
     )
+    (tmp_path / "other.test.yaml").write_text("cases: not even valid")  # another config's
     result = runner.invoke(app, ["test", str(config)])
     assert result.exit_code == 0, result.output
     assert "1 case: 1 passed, 0 failed" in result.output
@@ -206,8 +205,23 @@ def test_cases_in_tests_folder_and_input_files_and_cases_option(
     assert "elsewhere.yaml:2" in chosen.output
 
 
+def test_case_files_of_a_folder_configuration_include_its_tests_folder(tmp_path: Path) -> None:
+    folder = tmp_path / "conf"
+    (folder / "tests").mkdir(parents=True)
+    (folder / "crossdock.yaml").write_text(textwrap.dedent(CONFIG))
+    (folder / "a.test.yaml").write_text(
+        "cases:\n  - {name: a, flow: tickets, input: {state: draft}, filtered: true}\n"
+    )
+    (folder / "tests" / "b.test.yml").write_text(
+        "cases:\n  - {name: b, flow: tickets, input: {state: x}, filtered: true}\n"
+    )
+    result = runner.invoke(app, ["test", str(folder)])
+    assert result.exit_code == 0, result.output
+    assert "2 cases: 2 passed, 0 failed" in result.output
+
+
 def test_invalid_case_files_are_located_and_nothing_runs(config: Path) -> None:
-    (config.parent / "bad.test.yaml").write_text(
+    (config.parent / "crossdock.bad.test.yaml").write_text(
         textwrap.dedent(
             """
             cases:
@@ -235,24 +249,24 @@ def test_invalid_case_files_are_located_and_nothing_runs(config: Path) -> None:
     out = result.output
     assert "give exactly one of input and input_file" in out
     assert "give exactly one of expect, filtered and error" in out
-    assert "cases[3].inptu" in out and "bad.test.yaml:17" in out
+    assert "cases[3].inptu" in out and "crossdock.bad.test.yaml:17" in out
     assert "PASS" not in out
 
 
 def test_a_missing_input_file_is_located(config: Path) -> None:
-    (config.parent / "f.test.yaml").write_text(
+    (config.parent / "crossdock.f.test.yaml").write_text(
         "cases:\n  - {name: m, flow: tickets, input_file: nowhere.json, filtered: true}\n"
     )
     result = runner.invoke(app, ["test", str(config)])
     assert result.exit_code == 1
-    assert "cannot read" in result.output and "f.test.yaml:2" in result.output
+    assert "cannot read" in result.output and "crossdock.f.test.yaml:2" in result.output
 
 
 def test_no_cases_is_a_failure_and_unknown_flows_fail(config: Path) -> None:
     none = runner.invoke(app, ["test", str(config)])
     assert none.exit_code == 1
     assert "no test cases" in none.output
-    (config.parent / "x.test.yaml").write_text(
+    (config.parent / "crossdock.x.test.yaml").write_text(
         "cases:\n  - {name: gone, flow: nope, input: {}, filtered: true}\n"
     )
     result = runner.invoke(app, ["test", str(config)])
@@ -276,15 +290,36 @@ def test_a_folder_configuration_does_not_read_its_cases_as_configuration(
 
 def test_the_documented_case_file_runs(tmp_path: Path) -> None:
     doc = (Path(__file__).parents[3] / "docs" / "mapping.md").read_text(encoding="utf-8")
-    block = doc.split("```yaml\n# tests/orders.test.yaml", 1)[1].split("\n", 1)[1]
+    block = doc.split("```yaml\n# orders.test.yaml", 1)[1].split("\n", 1)[1]
     block = block.split("```", 1)[0]
     shutil.copy(EXAMPLES / "orders.yaml", tmp_path / "orders.yaml")
-    (tmp_path / "tests" / "samples").mkdir(parents=True)
-    (tmp_path / "tests" / "orders.test.yaml").write_text(block)
+    (tmp_path / "samples").mkdir()
+    (tmp_path / "orders.test.yaml").write_text(block)
     drone = {
         "order": {"id": "A-2", "customer": "c", "total": 1, "status": "paid", "shipping": "drone"}
     }
-    (tmp_path / "tests" / "samples" / "drone-order.json").write_text(json.dumps(drone))
+    (tmp_path / "samples" / "drone-order.json").write_text(json.dumps(drone))
     result = runner.invoke(app, ["test", str(tmp_path / "orders.yaml")])
     assert result.exit_code == 0, result.output
     assert "3 cases: 3 passed, 0 failed" in result.output
+
+
+def test_the_siam_example_cases_pass_through_both_endpoint_mappings() -> None:
+    result = runner.invoke(app, ["test", str(EXAMPLES / "siam.yaml")])
+    assert result.exit_code == 0, result.output
+    assert "4 cases: 4 passed, 0 failed" in result.output
+
+
+def test_map_test_shows_every_stage_and_checks_the_source(tmp_path: Path) -> None:
+    ticket = {"id": 9, "subject": "VPN", "status": "open", "priority": "urgent"}
+    args = ["map", "test", "escalations", "-c", str(EXAMPLES / "siam.yaml")]
+    result = runner.invoke(app, [*args, "-i", str(sample(tmp_path, ticket))])
+    assert result.exit_code == 0, result.output
+    out = result.output
+    stages = ["to_canonical of zendesk", "flow escalations → target jira", "from_canonical of jira"]
+    assert [out.index(s) for s in stages] == sorted(out.index(s) for s in stages)
+    assert 'priority → "urgent" → map "critical"' in out
+    assert 'priority → "critical" → map "Highest"' in out
+    wrong = runner.invoke(app, [*args, "-i", str(sample(tmp_path, ticket)), "--source", "jira"])
+    assert wrong.exit_code == 1
+    assert "flow escalations has no source 'jira' (sources: zendesk)" in wrong.output
