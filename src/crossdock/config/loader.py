@@ -21,6 +21,7 @@ from crossdock.config._yaml import problem_at
 from crossdock.config.model import Config
 from crossdock.config.types import LoadContext
 from crossdock.core.errors import ConfigError, ConfigProblem
+from crossdock.core.plugins import load_transform_plugins
 
 __all__ = ["load_config"]
 
@@ -43,6 +44,9 @@ def load_config(
     unresolvable references, unknown endpoint names, ...), sorted by file and line.
     No exception raised here carries a secret or a literal written in a secret field.
     """
+    plugin_problems = [ConfigProblem("", problem) for problem in load_transform_plugins()]
+    if plugin_problems:
+        raise ConfigError(plugin_problems)
     document = read_document(Path(path))
     include_mapping_files(document)
     if document.data is None:
