@@ -29,7 +29,7 @@ from crossdock.bus.base import (
     Selector,
     Step,
 )
-from crossdock.bus.sqlite import deadletter, lanes, reads
+from crossdock.bus.sqlite import deadletter, enqueue, lanes, reads, settle
 from crossdock.bus.sqlite.reserve import DiskReserve
 from crossdock.bus.sqlite.writer import Writer
 from crossdock.core.envelope import JSON, Message
@@ -119,7 +119,8 @@ class SqliteBackend:
         self._reserve = DiskReserve(Path(f"{path}.reserve"), reserve_bytes)
         self._reserve.ensure()
         self._writer = Writer(connect, lock_path=f"{path}.lock", on_full=self._reserve.release)
-        self._insert_messages = functools.partial(lanes.insert_messages, clock=clock)
+        self._store_groups = functools.partial(enqueue.store_groups, clock=clock)
+        self._ack_many = functools.partial(settle.ack_many, clock=clock)
         self._wakeups: dict[str, asyncio.Event] = {}
         self._reader_pool = ThreadPoolExecutor(1, thread_name_prefix="crossdock-reader")
         self._reader: sqlite3.Connection | None = None
@@ -168,12 +169,12 @@ class SqliteBackend:
         received = Event(Step.RECEIVED, base.detail(dedup_key=dedup_key, destination=destination))
         rows = lanes.journal_rows(message.id, None, None, [received, *self._masked(events)])
         if dedup_key is None:  # nothing to check: stored together with its neighbours
-            new = lanes.new_message(message, destination, None, rows)
-            await self._writer.submit_grouped(self._insert_messages, new)
+            new = enqueue.new_message(message, destination, None, rows)
+            await self._writer.submit_grouped(self._store_groups, [new])
             self._notify(destination)
             return EnqueueResult(message.id, duplicate=False)
         earlier = await self._write(
-            lambda c: lanes.enqueue(c, message, destination, dedup_key, rows, self._clock())
+            lambda c: enqueue.enqueue(c, message, destination, dedup_key, rows, self._clock())
         )
         if earlier is not None:
             return EnqueueResult(earlier, duplicate=True)
@@ -191,8 +192,13 @@ class SqliteBackend:
         self._check_room()
         received = Event(Step.RECEIVED, base.detail(destination=destination))
         items = [(m, lanes.journal_rows(m.id, None, None, [received])) for m in messages]
+        if dedup is None and cursor is None:  # nothing to check: stored with its neighbours
+            news = [enqueue.new_message(m, destination, None, rows) for m, rows in items]
+            await self._writer.submit_grouped(self._store_groups, news)
+            self._notify(destination)
+            return [EnqueueResult(m.id, duplicate=False) for m in messages]
         earlier = await self._write(
-            lambda c: lanes.enqueue_many(c, items, destination, dedup, cursor, self._clock())
+            lambda c: enqueue.enqueue_many(c, items, destination, dedup, cursor, self._clock())
         )
         if earlier is not None:
             return [EnqueueResult(i, duplicate=True) for i in earlier]
@@ -210,9 +216,9 @@ class SqliteBackend:
         self, destination: str, *, worker: str, limit: int = 1, lease_seconds: float = 30.0
     ) -> list[Delivery]:
         claimed = await self._write(
-            lambda c: lanes.claim(c, destination, worker, limit, lease_seconds, self._clock())
+            lambda c: settle.claim(c, destination, worker, limit, lease_seconds, self._clock())
         )
-        return lanes.deliveries(claimed, destination)
+        return settle.deliveries(claimed, destination)
 
     def _rows(self, delivery: Delivery, events: Sequence[Event]) -> list[lanes.JournalRow]:
         return lanes.journal_rows(
@@ -225,12 +231,18 @@ class SqliteBackend:
     async def ack(
         self, delivery: Delivery, *, events: Sequence[Event] = (), forward: Sequence[Forward] = ()
     ) -> None:
-        rows = self._rows(delivery, events)
-        forward = [
-            Forward(f.destination, f.payload, self._masked(f.events), f.available_at)
+        message_id = delivery.message.id
+        created = [
+            settle.NewEntry(
+                f.destination,
+                None if f.payload is None else orjson.dumps(f.payload),
+                lanes.journal_rows(message_id, f.destination, None, self._masked(f.events)),
+                f.available_at,
+            )
             for f in forward
         ]
-        await self._write(lambda c: lanes.ack(c, delivery, rows, forward, self._clock()))
+        ack = settle.Ack(delivery, self._rows(delivery, events), created)
+        await self._writer.submit_grouped(self._ack_many, ack)
         # the lane's next delivery may be claimable now, as may the forwarded ones
         self._notify(delivery.destination, *(f.destination for f in forward))
 
@@ -238,7 +250,7 @@ class SqliteBackend:
         self, delivery: Delivery, when: float, *, events: Sequence[Event] = ()
     ) -> None:
         rows = self._rows(delivery, events)
-        await self._write(lambda c: lanes.retry_at(c, delivery, when, rows, self._clock()))
+        await self._write(lambda c: settle.retry_at(c, delivery, when, rows, self._clock()))
 
     async def release(
         self, delivery: Delivery, when: float | None = None, *, events: Sequence[Event] = ()
@@ -248,7 +260,7 @@ class SqliteBackend:
         def op(c: sqlite3.Connection) -> None:
             now = self._clock()
             due = now if when is None else when
-            lanes.retry_at(c, delivery, due, rows, now, counted=False)
+            settle.retry_at(c, delivery, due, rows, now, counted=False)
 
         await self._write(op)
         if when is None:
@@ -258,7 +270,7 @@ class SqliteBackend:
         self, delivery: Delivery, *, events: Sequence[Event] = (), hold_lane: bool = True
     ) -> None:
         rows = self._rows(delivery, events)
-        await self._write(lambda c: lanes.park(c, delivery, rows, hold_lane, self._clock()))
+        await self._write(lambda c: settle.park(c, delivery, rows, hold_lane, self._clock()))
         self._notify(delivery.destination)  # without hold_lane, its lane goes on
 
     async def replay(self, selector: Selector) -> int:

@@ -7,9 +7,12 @@ answered only after the transaction holding its operation has committed.
 
 An operation may also be *grouped* (`submit_grouped`): one item, and a function that
 applies many items at once (one ``executemany`` per table instead of statements per item).
-The writer applies the items of consecutive jobs with the same function in one call. Such
-a function raises no domain error; if it fails, the batch is re-run one operation at a
-time, as any failed batch is.
+The writer applies the items of all the jobs of a batch with the same function in one call,
+at the place of the first of them: the jobs of one batch were all submitted before any was
+answered (every caller awaits its answer), so no order among them is owed to anyone. Such a
+function raises no domain error: it returns `Refused` for an item it refused, having
+written nothing for it. If it fails, the batch is re-run one operation at a time, as any
+failed batch is.
 
 Operations must raise their domain errors (`LeaseLost`, ...) before their first write, so
 a refused operation leaves nothing behind and the others in the batch still commit. An
@@ -40,6 +43,13 @@ Many = Callable[[sqlite3.Connection, list[Any]], list[Any]]
 """Applies items in order; one result per item."""
 
 
+@dataclass(frozen=True, slots=True)
+class Refused:
+    """A grouped function's result for an item it refused (it wrote nothing for it)."""
+
+    error: CrossdockError
+
+
 @dataclass(slots=True)
 class _Job:
     op: Operation[Any] | None
@@ -57,6 +67,18 @@ def _settle(results: list[tuple[asyncio.Future[Any], bool, Any]]) -> None:
             future.set_result(value)
         else:
             future.set_exception(value)
+
+
+def _gathered(batch: list[_Job]) -> list[_Job]:
+    """The batch with the jobs of each grouped function together, where the first was."""
+    if len(batch) < 3:
+        return batch
+    places: dict[object, list[_Job]] = {}
+    for job in batch:
+        places.setdefault(job.many if job.many is not None else id(job), []).append(job)
+    if len(places) == len(batch):
+        return batch
+    return [job for jobs in places.values() for job in jobs]
 
 
 def _refusal(exc: BaseException) -> BaseException:
@@ -128,7 +150,7 @@ class Writer:
                     break
                 batch = [job]
                 stop = self._drain(batch)
-                self._execute(conn, batch)
+                self._execute(conn, _gathered(batch))
                 if stop:
                     break
         finally:
@@ -206,7 +228,10 @@ class Writer:
             end = start + 1
             while end < len(batch) and batch[end].many is job.many:
                 end += 1
-            outcomes.extend((True, r) for r in job.many(conn, [j.item for j in batch[start:end]]))
+            results = job.many(conn, [j.item for j in batch[start:end]])
+            outcomes.extend(
+                (False, r.error) if isinstance(r, Refused) else (True, r) for r in results
+            )
             return end
         assert job.op is not None
         before = conn.total_changes
