@@ -183,7 +183,7 @@ class IntakeApp:
             self.metrics.refused.labels(endpoint, str(refusal.status)).inc()
             raise
         counter = self.metrics.duplicates if duplicate else self.metrics.received
-        counter.labels(endpoint).inc()
+        self.metrics.child(counter, endpoint).inc()
         self.metrics.intake_seconds.observe(time.perf_counter() - started)
         return response
 
