@@ -26,9 +26,9 @@ def get_path(value: JSON, parts: tuple[str, ...]) -> JSON | _Missing:
     """The value at ``parts``; list items by index (``items.0``); `MISSING` if absent."""
     for part in parts:
         if isinstance(value, dict):
-            if part not in value:
+            value = value.get(part, MISSING)
+            if value is MISSING:
                 return MISSING
-            value = value[part]
         elif isinstance(value, list) and part.isdigit():
             index = int(part)
             if index >= len(value):
@@ -41,6 +41,9 @@ def get_path(value: JSON, parts: tuple[str, ...]) -> JSON | _Missing:
 
 def set_path(target: dict[str, JSON], parts: tuple[str, ...], value: JSON) -> None:
     """Set ``value`` at ``parts`` in ``target``, creating objects on the way."""
+    if len(parts) == 1:  # most fields are at the top level
+        target[parts[0]] = value
+        return
     node = target
     for part in parts[:-1]:
         child = node.get(part)

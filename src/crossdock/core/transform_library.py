@@ -39,12 +39,12 @@ class TrimArgs(Args):
 @register_transform("trim", TrimArgs, shorthand="chars")
 def _trim(value: JSON, args: TrimArgs, _: Context) -> JSON:
     """Strip white space (or the given characters) from both ends."""
-    return text_of(value).strip(args.chars)
+    return (value if value.__class__ is str else text_of(value)).strip(args.chars)
 
 
 def _case(name: str, convert: Callable[[str], str], summary: str) -> None:
     def function(value: JSON, _args: NoArgs, _: Context) -> JSON:
-        return convert(text_of(value))
+        return convert(value if value.__class__ is str else text_of(value))
 
     function.__doc__ = summary
     register_transform(name, NoArgs)(function)
