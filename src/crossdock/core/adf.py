@@ -10,7 +10,8 @@ emoji, panels, tables, quotes) become their text. Plain text: see `adf_text`.
 
 Bounds: nesting deeper than `MAX_DEPTH` is refused; scanning for closing delimiters is
 budgeted to a fixed multiple of the input length, past which delimiters are plain text,
-so the time is linear in the input.
+so the time is linear in the input; text longer than `MAX_MARKDOWN` is converted as plain
+text (`text_to_adf`, defined here and exported by `adf_text`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,9 @@ Node = dict[str, Any]
 
 MAX_DEPTH = 20
 """Deepest nesting of lists, marks or ADF nodes converted."""
+MAX_MARKDOWN = 65_536
+"""Longest text read as Markdown (twice Jira's 32,767-character field limit); longer text
+is converted as plain text, whole."""
 
 _HEADING = re.compile(r"(#{1,6}) (.*)")
 _ITEM = re.compile(r"([-*+]|\d{1,9}\.) ")
@@ -34,9 +38,32 @@ _MARK_ORDER = ("link", "strong", "em", "code")
 
 
 def markdown_to_adf(text: str) -> Node:
-    """An ADF document from Markdown."""
+    """An ADF document from Markdown; text longer than `MAX_MARKDOWN` characters is taken
+    as plain text (`text_to_adf`), so no input costs more than a fraction of a second."""
+    if len(text) > MAX_MARKDOWN:
+        return text_to_adf(text)
     lines = text.replace("\r\n", "\n").split("\n")
     return {"type": "doc", "version": 1, "content": _blocks(lines, 0)}
+
+
+def text_to_adf(text: str) -> Node:
+    """An ADF document of paragraphs: a blank line separates them, a line break is kept."""
+    paragraphs: list[list[str]] = [[]]
+    for line in text.replace("\r\n", "\n").split("\n"):
+        if line.strip():
+            paragraphs[-1].append(line)
+        elif paragraphs[-1]:
+            paragraphs.append([])
+    content = []
+    for lines in paragraphs:
+        if lines:
+            nodes: list[Node] = []
+            for n, line in enumerate(lines):
+                if n:
+                    nodes.append({"type": "hardBreak"})
+                nodes.append({"type": "text", "text": line})
+            content.append({"type": "paragraph", "content": nodes})
+    return {"type": "doc", "version": 1, "content": content}
 
 
 def _blocks(lines: list[str], depth: int) -> list[Node]:

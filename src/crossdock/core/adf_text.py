@@ -8,27 +8,9 @@ separated by exactly one blank line.
 
 from __future__ import annotations
 
-from crossdock.core.adf import MAX_DEPTH, Node, children, node_of
+from crossdock.core.adf import MAX_DEPTH, Node, children, node_of, text_to_adf
 
-
-def text_to_adf(text: str) -> Node:
-    """An ADF document of paragraphs: a blank line separates them, a line break is kept."""
-    paragraphs: list[list[str]] = [[]]
-    for line in text.replace("\r\n", "\n").split("\n"):
-        if line.strip():
-            paragraphs[-1].append(line)
-        elif paragraphs[-1]:
-            paragraphs.append([])
-    content = []
-    for lines in paragraphs:
-        if lines:
-            nodes: list[Node] = []
-            for n, line in enumerate(lines):
-                if n:
-                    nodes.append({"type": "hardBreak"})
-                nodes.append({"type": "text", "text": line})
-            content.append({"type": "paragraph", "content": nodes})
-    return {"type": "doc", "version": 1, "content": content}
+__all__ = ["adf_to_text", "text_to_adf"]
 
 
 def adf_to_text(document: object) -> str:

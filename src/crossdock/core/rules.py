@@ -19,8 +19,8 @@ Every failure is a `MappingError` naming the field, the source and the value.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from collections.abc import Mapping as MappingABC
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Final
@@ -31,6 +31,7 @@ from crossdock.core.expressions import Expression, ExpressionError
 from crossdock.core.paths import MISSING, get_path, set_path, split_path
 from crossdock.core.template import Template, TemplateError
 from crossdock.core.transforms import Context, Step, TransformError, map_key, translate
+from crossdock.core.transforms import Unmapped as UnmappedPolicy
 
 MAX_EACH_ITEMS = 10_000
 """Most items an `each` rule may be configured to map."""
@@ -128,6 +129,9 @@ class _LeftOut:
 LEFT_OUT: Final = _LeftOut()
 """A field rule's result when the field is not set (its `when` fails or its value is null)."""
 
+Applier = Callable[[Context, dict[str, JSON]], None]
+"""Sets one field of a mapped object (the second argument) from a context."""
+
 Traced = tuple[str, JSON]
 """One step of a traced field: what happened (``read``, a transform's name, ``default``,
 ``map``, ``value``, ``skipped``) and the value after it (for ``skipped``, the reason)."""
@@ -183,6 +187,9 @@ class FieldRule:
     _source_parts: tuple[str, ...] = field(init=False, repr=False, compare=False)
     _target_parts: tuple[str, ...] = field(init=False, repr=False, compare=False)
     _origin: str | None = field(init=False, repr=False, compare=False)
+    apply: Applier = field(init=False, repr=False, compare=False)
+    """Set this field in `out` from `context.source` (or leave it out): `resolve` then
+    set, compiled once into the shortest path for this rule's kind."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_source_parts", split_path(self.source or ""))
@@ -195,6 +202,68 @@ class FieldRule:
         elif self.each is not None:
             origin = self.each.source
         object.__setattr__(self, "_origin", origin)
+        object.__setattr__(self, "apply", self._compile())
+
+    def _compile(self) -> Applier:
+        target = self._target_parts
+        if self.when or self.template is not None or self.expr is not None or self.each:
+            return self._apply_any
+        if self.source is None:
+            constant = self.constant
+
+            def apply_constant(context: Context, out: dict[str, JSON]) -> None:
+                set_path(out, target, constant)
+
+            return apply_constant
+        return self._compile_path()
+
+    def _compile_path(self) -> Applier:
+        """`resolve` for a plain source path (no when, template, expression or each)."""
+        source, target, steps, values = (
+            self._source_parts,
+            self._target_parts,
+            self.transforms,
+            self.values,
+        )
+        has_default, default, required, fail = (
+            self.has_default,
+            self.default,
+            self.required,
+            self._fail,
+        )
+        policy: UnmappedPolicy = self.unmapped.value
+
+        def apply_path(context: Context, out: dict[str, JSON]) -> None:
+            value = get_path(context.source, source)
+            if value is MISSING:
+                value = None
+            for step in steps:
+                try:
+                    value = step(value, context)
+                except TransformError as exc:
+                    raise fail(value, f"{step.name}: {exc.reason}") from None
+            if value is None:
+                if has_default:
+                    set_path(out, target, default)
+                elif required:
+                    raise fail(None, "required but missing")
+                return
+            if values is not None:
+                try:
+                    value = translate(value, values, policy, default, "value map")
+                except TransformError as exc:
+                    raise fail(value, exc.reason) from None
+            set_path(out, target, value)
+
+        return apply_path
+
+    def _fail(self, value: JSON, reason: str) -> MappingError:
+        return MappingError(self.target, self._origin, value, reason)
+
+    def _apply_any(self, context: Context, out: dict[str, JSON]) -> None:
+        value = self.resolve(context)
+        if value is not LEFT_OUT:
+            set_path(out, self._target_parts, value)
 
     @property
     def is_constant(self) -> bool:
@@ -204,12 +273,6 @@ class FieldRule:
             and self.expr is None
             and (self.each is None)
         )
-
-    def apply(self, context: Context, out: dict[str, JSON]) -> None:
-        """Set this field in `out` from `context.source` (or leave it out)."""
-        value = self.resolve(context)
-        if value is not LEFT_OUT:
-            set_path(out, self._target_parts, value)
 
     def resolve(self, context: Context, steps: list[Traced] | None = None) -> JSON | _LeftOut:
         """This field's value from `context.source`, or `LEFT_OUT`. With `steps`, records
@@ -329,6 +392,12 @@ class Mapping:
     keep: tuple[str, ...] = ()
     fields: tuple[FieldRule, ...] = ()
     tables: MappingABC[str, MappingABC[str, JSON]] = field(default_factory=dict)
+    _keep_parts: tuple[tuple[str, ...], ...] = field(init=False, repr=False, compare=False)
+    _appliers: tuple[Applier, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_keep_parts", tuple(split_path(p) for p in self.keep))
+        object.__setattr__(self, "_appliers", tuple(rule.apply for rule in self.fields))
 
     def apply(self, body: JSON) -> JSON:
         if not self.keep and not self.fields:
@@ -338,13 +407,13 @@ class Mapping:
     def apply_in(self, context: Context) -> dict[str, JSON]:
         """The mapped object, reading from `context.source`."""
         out: dict[str, JSON] = {}
-        for path in self.keep:
-            parts = split_path(path)
-            value = get_path(context.source, parts)
+        source = context.source
+        for parts in self._keep_parts:
+            value = get_path(source, parts)
             if value is not MISSING:
                 set_path(out, parts, value)
-        for rule in self.fields:
-            rule.apply(context, out)
+        for apply in self._appliers:
+            apply(context, out)
         return out
 
     def trace(self, body: JSON) -> MappingTrace:

@@ -27,9 +27,10 @@ for _ in range(900):
 
 @contextmanager
 def within_one_second() -> Iterator[None]:
-    started = time.perf_counter()
+    """CPU time of this process, so that other work on a shared machine cannot fail it."""
+    started = time.process_time()
     yield
-    assert time.perf_counter() - started < 1.0
+    assert time.process_time() - started < 1.0
 
 
 def doubling(stages: int, base: str = "s", step: str = " | join('', [@,@])") -> str:
