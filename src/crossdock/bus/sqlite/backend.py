@@ -109,11 +109,13 @@ class SqliteBackend:
         self.path = path
         self._clock = clock
         self._mask = Masker()
+        self._masking = False  # whether the mask names any field
 
         def connect() -> sqlite3.Connection:
             conn = _connect(str(path), busy_timeout_ms=busy_timeout_ms)
             migrate(conn)
-            self._mask = Masker(_remembered_mask(conn, mask))
+            fields = _remembered_mask(conn, mask)
+            self._mask, self._masking = Masker(fields), bool(fields)
             return conn
 
         self._reserve = DiskReserve(Path(f"{path}.reserve"), reserve_bytes)
@@ -151,7 +153,9 @@ class SqliteBackend:
         except sqlite3.Error as exc:
             raise StoreUnavailable(f"the store could not be read: {exc}") from exc
 
-    def _masked(self, events: Sequence[Event]) -> list[Event]:
+    def _masked(self, events: Sequence[Event]) -> Sequence[Event]:
+        if not self._masking:
+            return events
         return [
             e if e.payload is None else Event(e.step, e.detail, self._mask(e.payload))
             for e in events

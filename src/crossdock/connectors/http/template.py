@@ -39,6 +39,7 @@ class UrlTemplate:
         self._base = URL(base_url)  # normalised and quoted once; the origin to keep
         self._prefix = str(self._base).rstrip("/")
         self._parts = _parse(path)
+        self._fixed: URL | None = None  # a path without placeholders: the URL, once built
 
     @property
     def origin(self) -> URL:
@@ -47,6 +48,14 @@ class UrlTemplate:
 
     def render(self, delivery: Delivery) -> URL:
         """The URL for ``delivery``; PermanentError if a placeholder has no value."""
+        if self._fixed is not None:
+            return self._fixed
+        url = self._build(delivery)
+        if all(isinstance(part, str) for part in self._parts):
+            self._fixed = url
+        return url
+
+    def _build(self, delivery: Delivery) -> URL:
         pieces: list[str] = []
         for part in self._parts:
             if isinstance(part, str):
