@@ -125,3 +125,16 @@ async def test_wait_wakes_up_on_a_replay(backend: Backend, clock: FakeClock) -> 
     assert await backend.replay(Selector(message_id=m.id)) == 1
     await asyncio.wait_for(waiter, timeout=5)
     assert ids(await claim(backend)) == [m.id]
+
+
+async def test_wait_wakes_up_when_a_retry_falls_due(backend: Backend, clock: FakeClock) -> None:
+    """A retry scheduled in this process wakes its destination's waiter when it falls due,
+    not at the waiter's next poll."""
+    m = new_message(clock)
+    await backend.enqueue(m)
+    await backend.retry_at(await claim_one(backend), clock.now + 0.2)
+    await backend.wait(INTAKE, 0)
+    await asyncio.wait_for(backend.wait(INTAKE, 60), timeout=5)  # by 0.2 s, not 60
+    clock.advance(0.2)
+    await asyncio.wait_for(backend.wait(INTAKE, 60), timeout=5)  # due now: at once
+    assert ids(await claim(backend)) == [m.id]

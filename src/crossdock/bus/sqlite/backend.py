@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import heapq
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -124,6 +125,7 @@ class SqliteBackend:
         self._store_groups = functools.partial(enqueue.store_groups, clock=clock)
         self._ack_many = functools.partial(settle.ack_many, clock=clock)
         self._wakeups: dict[str, asyncio.Event] = {}
+        self._due: dict[str, list[float]] = {}  # destination -> heap of retry times set here
         self._reader_pool = ThreadPoolExecutor(1, thread_name_prefix="crossdock-reader")
         self._reader: sqlite3.Connection | None = None
         self._busy_timeout_ms = busy_timeout_ms
@@ -255,6 +257,7 @@ class SqliteBackend:
     ) -> None:
         rows = self._rows(delivery, events)
         await self._write(lambda c: settle.retry_at(c, delivery, when, rows, self._clock()))
+        heapq.heappush(self._due.setdefault(delivery.destination, []), when)
 
     async def release(
         self, delivery: Delivery, when: float | None = None, *, events: Sequence[Event] = ()
@@ -269,6 +272,8 @@ class SqliteBackend:
         await self._write(op)
         if when is None:
             self._notify(delivery.destination)
+        else:
+            heapq.heappush(self._due.setdefault(delivery.destination, []), when)
 
     async def park(
         self, delivery: Delivery, *, events: Sequence[Event] = (), hold_lane: bool = True
@@ -301,9 +306,17 @@ class SqliteBackend:
 
     async def wait(self, destination: str, at_most: float) -> None:
         """Return when something may have become claimable at ``destination`` in this
-        process, or after ``at_most`` seconds (other processes, due retries, expired leases).
-        """
+        process (new work, or a retry this process scheduled falling due), or after
+        ``at_most`` seconds (work from other processes, expired leases)."""
         event = self._wakeups.setdefault(destination, asyncio.Event())
+        due = self._due.get(destination)
+        if due:
+            now = self._clock()
+            while due and due[0] <= now:
+                heapq.heappop(due)
+                event.set()
+            if due:
+                at_most = min(at_most, due[0] - now)
         if not event.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(event.wait(), at_most)
