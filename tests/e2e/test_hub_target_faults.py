@@ -305,6 +305,8 @@ async def park(run: Run, s: Scenario) -> str:
     assert entry.detail["error_class"] == "HttpRejected"
     assert "422" in entry.detail["error"], entry.detail
     assert "field amount must be positive" in entry.detail["error"], entry.detail
+    assert entry.detail["status"] == 422, entry.detail  # also as data, for tools and queries
+    assert "field amount must be positive" in str(entry.detail["body"]), entry.detail
     # the operator fixes the cause and replays: A1, then the held A2, in order
     s.target.respond = created
     code, _out, err = await crossdock_cli("replay", a1, "--store", str(run.store.path))

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 
 class CrossdockError(Exception):
@@ -77,6 +78,11 @@ class NotFound(CrossdockError):
 
 class DeliveryError(CrossdockError):
     """A sink could not apply a message to its system."""
+
+    def facts(self) -> dict[str, Any]:
+        """What the journal records besides the message, e.g. the target's status and
+        answer (JSON values, secrets already masked); none by default."""
+        return {}
 
 
 class TransientError(DeliveryError):

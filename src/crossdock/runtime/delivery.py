@@ -15,6 +15,7 @@ import contextlib
 import itertools
 import os
 import time
+from typing import Any
 
 import structlog
 
@@ -173,7 +174,9 @@ class DeliveryWorker:
             await self._transient(delivery, route, exc, time.monotonic() - started)
         except PermanentError as exc:
             self.breaker.success()
-            await self._park(delivery, route, type(exc).__name__, str(exc), route.hold_lane)
+            await self._park(
+                delivery, route, type(exc).__name__, str(exc), route.hold_lane, facts=exc.facts()
+            )
         except Exception as exc:  # a bug in the connector: park, and log it loudly
             log.exception("sink failed unexpectedly", endpoint=self.endpoint)
             await self._park(delivery, route, type(exc).__name__, str(exc), route.hold_lane)
@@ -226,8 +229,12 @@ class DeliveryWorker:
         error: str,
         hold_lane: bool,
         reason: str | None = None,
+        facts: dict[str, Any] | None = None,
     ) -> None:
-        event = Event(Step.PARKED, detail(error_class=error_class, error=error, reason=reason))
+        event = Event(
+            Step.PARKED,
+            detail(error_class=error_class, error=error, reason=reason, **(facts or {})),
+        )
         await self._backend.park(delivery, events=[event], hold_lane=hold_lane)
         self._observer.parked(delivery)
 

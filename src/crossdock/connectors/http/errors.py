@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import aiohttp
 
@@ -33,6 +34,9 @@ class HttpRejected(PermanentError):
         super().__init__(message)
         self.status = status
         self.body = body
+
+    def facts(self) -> dict[str, Any]:
+        return {"status": self.status, "body": self.body}
 
 
 @contextmanager
