@@ -13,7 +13,6 @@ from typing import Annotated
 
 import typer
 
-from crossdock.config import config_json_schema, load_config
 from crossdock.core.errors import ConfigError, ConfigProblem
 
 __all__ = ["app", "main"]
@@ -46,6 +45,8 @@ def validate(
 
     Exit status: 0 if valid, 1 if not.
     """
+    from crossdock.config import load_config  # here: `--help` need not load pydantic
+
     try:
         config = load_config(path, resolve_secrets=not no_secrets)
     except ConfigError as exc:
@@ -74,6 +75,8 @@ def _report(problems: list[ConfigProblem], *, json_output: bool) -> None:
 @app.command()
 def schema() -> None:
     """Print the JSON Schema of configuration files (for editors)."""
+    from crossdock.config import config_json_schema
+
     typer.echo(json.dumps(config_json_schema(), indent=2))
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import orjson
 import typer
@@ -24,11 +24,11 @@ from crossdock.cli.common import (
     with_backend,
 )
 from crossdock.cli.timeparse import format_instant, parse_instant
-from crossdock.cli.traces import change_dict, preview_dict, print_changes, print_preview
 from crossdock.core.envelope import JSON
-from crossdock.runtime.plan import FlowPlan, Plan
-from crossdock.runtime.preview import preview
-from crossdock.runtime.replay import Comparison, Summary, compare
+
+if TYPE_CHECKING:  # imported where used: `crossdock --help` need not load the mapping engine
+    from crossdock.runtime.plan import FlowPlan, Plan
+    from crossdock.runtime.replay import Comparison, Summary
 
 mapping = typer.Typer(help="Try mappings offline: samples and recorded messages.")
 
@@ -74,6 +74,10 @@ def map_test(
 
     Exit status: 0 when mapped or filtered, 1 when a condition or mapping fails.
     """
+    from crossdock.cli.traces import preview_dict, print_preview
+    from crossdock.runtime.plan import Plan
+    from crossdock.runtime.preview import preview
+
     plan = flow_plan(Plan.from_config(read_config(config)), flow)
     if target is not None and all(r.endpoint != target for r in plan.routes):
         known = ", ".join(r.endpoint for r in plan.routes)
@@ -114,6 +118,9 @@ def map_replay(
 
     Exit status: 0, whatever changed; 1 when the configuration or store cannot be read.
     """
+    from crossdock.runtime.plan import Plan
+    from crossdock.runtime.replay import Summary, compare
+
     plan = flow_plan(Plan.from_config(read_config(config)), flow)
     query = MessageQuery(
         flow=flow,
@@ -159,6 +166,8 @@ def _instant(text: str, option: str) -> float:
 
 
 def _print_comparison(c: Comparison) -> None:
+    from crossdock.cli.traces import print_changes
+
     out.print(f"[bold]{c.message_id}[/]  received {format_instant(c.received_at)}")
     if c.outcome is not None:
         out.print(f"  was {escape(c.outcome[0])}")
@@ -213,6 +222,8 @@ def _summary_dict(s: Summary) -> dict[str, Any]:
 
 
 def _comparison_dict(c: Comparison) -> dict[str, Any]:
+    from crossdock.cli.traces import change_dict
+
     return {
         "message_id": c.message_id,
         "received_at": c.received_at,

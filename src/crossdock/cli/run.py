@@ -8,7 +8,6 @@ from typing import Annotated
 import typer
 
 from crossdock.cli.common import err
-from crossdock.config import load_config
 from crossdock.core.errors import ConfigError, CrossdockError
 
 
@@ -32,6 +31,8 @@ def run(
     if not config.exists():
         err.print(f"[bold red]error:[/] no configuration at {config}")
         raise typer.Exit(1)
+    from crossdock.config import load_config  # here: `--help` need not load pydantic
+
     try:
         loaded = load_config(config)
     except ConfigError as exc:

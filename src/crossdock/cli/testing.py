@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
 
 from crossdock.cli.common import JsonOption, err, fail, out, print_json, read_config
-from crossdock.cli.traces import change_dict, preview_dict, print_changes, print_preview
-from crossdock.config.cases import TestCase, find_case_files, load_cases
 from crossdock.core.errors import ConfigError
-from crossdock.runtime.cases import CaseResult, run_case
-from crossdock.runtime.plan import Plan
+
+if TYPE_CHECKING:  # imported where used: `crossdock --help` need not load the mapping engine
+    from crossdock.config.cases import TestCase
+    from crossdock.runtime.cases import CaseResult
 
 
 def run_tests(
@@ -39,6 +39,10 @@ def run_tests(
 
     Exit status: 0 when every case passes, 1 when one fails or nothing could be tested.
     """
+    from crossdock.config.cases import find_case_files, load_cases
+    from crossdock.runtime.cases import run_case
+    from crossdock.runtime.plan import Plan
+
     plan = Plan.from_config(read_config(config))
     files = cases if cases else find_case_files(config)
     if not files:
@@ -68,6 +72,8 @@ def run_tests(
 
 
 def _print_result(result: CaseResult, *, trace: bool) -> None:
+    from crossdock.cli.traces import print_changes, print_preview
+
     case = result.case
     where = escape(_where(case))
     if result.passed:
@@ -86,6 +92,8 @@ def _where(case: TestCase) -> str:
 
 
 def _result_dict(result: CaseResult) -> dict[str, Any]:
+    from crossdock.cli.traces import change_dict, preview_dict
+
     return {
         "name": result.case.name,
         "flow": result.case.flow,
