@@ -1,7 +1,8 @@
 """A stateful model of the queue, run against the real SQLite backend.
 
-Hypothesis drives random sequences of enqueue, claim, ack (with forward), retry, park,
-replay, discard, lease expiry and restart against `SqliteBackend`, and after every step
+Hypothesis drives random sequences of enqueue (with and without an outcome), claim, ack
+(with forward), retry, park, replay, discard, lease expiry and restart against
+`SqliteBackend`, and after every step
 compares what the backend shows through its public methods with a plain Python model:
 
 - the set of messages and their statuses; nothing acknowledged comes back, nothing
@@ -38,11 +39,14 @@ from hypothesis.stateful import (
 from crossdock.bus.base import (
     INTAKE,
     Delivery,
+    Event,
     Forward,
     MessageQuery,
     MessageStatus,
     QueueStats,
+    Routed,
     Selector,
+    Step,
 )
 from crossdock.bus.sqlite.backend import SqliteBackend
 from crossdock.core.envelope import JSON, Message
@@ -221,8 +225,8 @@ class QueueMachine(RuleBasedStateMachine):
     def enqueue_with_dedup_key(self, key: str, dedup_key: str) -> None:
         self._enqueue(key, INTAKE, dedup_key)
 
-    def _enqueue(self, key: str, destination: str, dedup_key: str | None) -> None:
-        m = Message.new(
+    def _message(self, key: str) -> Message:
+        return Message.new(
             flow=FLOW,
             source=SOURCE,
             event_type="ticket.updated",
@@ -230,6 +234,9 @@ class QueueMachine(RuleBasedStateMachine):
             body={"n": next(self.serial)},
             received_at=self.model.now,
         )
+
+    def _enqueue(self, key: str, destination: str, dedup_key: str | None) -> None:
+        m = self._message(key)
         result = self.run(self.backend.enqueue(m, destination, dedup_key=dedup_key))
         earlier = None if dedup_key is None else self.model.dedup.get(dedup_key)
         if earlier is not None:
@@ -241,6 +248,38 @@ class QueueMachine(RuleBasedStateMachine):
         self.model.messages[m.id] = Tracked(m)
         now = self.model.now
         self.model.add(Entry(m.id, destination, key, m.body, now, now))
+
+    @rule(
+        keys=st.lists(st.sampled_from(KEYS), min_size=1, max_size=3),
+        outcomes=st.lists(st.sampled_from(["crm", "filtered", "none"]), min_size=3, max_size=3),
+    )
+    def enqueue_routed(self, keys: list[str], outcomes: list[str]) -> None:
+        """Messages stored with their outcome skip intake, unless an earlier message of
+        their key waits (queued, leased or held) in intake."""
+        messages = [self._message(key) for key in keys]
+        routed: list[Routed | None] = []
+        for m, outcome in zip(messages, outcomes, strict=False):
+            if outcome == "crm":
+                routed.append(Routed([Event(Step.ROUTED)], [Forward(CRM, {"to": m.id})]))
+            elif outcome == "filtered":
+                routed.append(Routed([Event(Step.FILTERED, {"rule": "test"})]))
+            else:
+                routed.append(None)
+        results = self.run(self.backend.enqueue_many(messages, routed=routed))
+        now = self.model.now
+        for m, outcome, result in zip(messages, routed, results, strict=True):
+            lane = self.model.lanes.get((INTAKE, m.key), [])
+            busy = any(e.state in ("queued", "held") for e in lane)
+            assert (result.message_id, result.duplicate) == (m.id, False)
+            assert result.routed == (outcome is not None and not busy), (m.key, lane)
+            if not result.routed:
+                self.model.messages[m.id] = Tracked(m)
+                self.model.add(Entry(m.id, INTAKE, m.key, m.body, now, now))
+            elif outcome is not None and outcome.forward:
+                self.model.messages[m.id] = Tracked(m)
+                self.model.add(Entry(m.id, CRM, m.key, {"to": m.id}, now, now))
+            else:
+                self.model.messages[m.id] = Tracked(m, 0, status=MessageStatus.FILTERED)
 
     @rule()
     def claim_next(self) -> None:

@@ -13,6 +13,8 @@ from crossdock.bus.base import (
     MessageStatus,
     MessageSummary,
     QueueStats,
+    Routed,
+    Router,
     Selector,
     Step,
 )
@@ -31,6 +33,8 @@ __all__ = [
     "MessageStatus",
     "MessageSummary",
     "QueueStats",
+    "Routed",
+    "Router",
     "Selector",
     "SqliteBackend",
     "Step",

@@ -97,9 +97,39 @@ class Forward:
 
 
 @dataclass(frozen=True, slots=True)
+class Routed:
+    """The processor's outcome for a message, worked out before the message is stored.
+
+    Given to `Backend.enqueue_many`, it is stored with the message in the same commit:
+    the ``forward`` deliveries (none: the message was filtered) and the ``events``
+    (``routed`` or ``filtered``), so the message does not pass through intake. Unless its
+    intake lane (intake, flow, key) holds an earlier message, which it must not overtake:
+    then the message is stored for intake as if there were no outcome, and the processor
+    works it out again in its turn.
+    """
+
+    events: Sequence[Event]
+    forward: Sequence[Forward] = ()
+
+
+class Router(Protocol):
+    """Works out a message's outcome before it is stored (the processor), for intake and
+    pollers to store with it."""
+
+    def decide(self, message: Message) -> Routed | None:
+        """The outcome to store with the message; None: store it for intake."""
+        ...
+
+    def committed(self, message: Message, routed: Routed) -> None:
+        """The message was stored with its outcome (``EnqueueResult.routed``)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
 class EnqueueResult:
     message_id: str
     duplicate: bool  # True: the dedup key was seen before; nothing new was stored
+    routed: bool = False  # True: stored with its `Routed` outcome, not for intake
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,12 +234,17 @@ class Backend(Protocol):
         *,
         dedup: tuple[str, str] | None = None,
         cursor: tuple[str, JSON] | None = None,
+        routed: Sequence[Routed | None] = (),
     ) -> list[EnqueueResult]:
         """Store several messages (one request fanned out to its flows, or one poll) in one
         commit, all or none, together with the cursor ``(name, value)`` if given.
 
         ``dedup`` is (source, delivery id): if seen before, nothing is stored and the ids
         stored then come back with ``duplicate=True``.
+
+        ``routed`` (for ``destination=INTAKE`` only; empty, or one item per message): each
+        message's `Routed` outcome, stored with it, or None to store it for intake. The
+        result's ``routed`` tells which way each message was stored.
         """
         ...
 
@@ -280,6 +315,26 @@ class Backend(Protocol):
         ...
 
     async def close(self) -> None: ...
+
+
+async def store_routed(
+    backend: Backend,
+    messages: Sequence[Message],
+    router: Router | None,
+    *,
+    dedup: tuple[str, str] | None = None,
+    cursor: tuple[str, JSON] | None = None,
+) -> list[EnqueueResult]:
+    """`Backend.enqueue_many` for intake, each message with its outcome from ``router``
+    (without one: all for intake); tells the router which were stored with theirs."""
+    if router is None or not messages:
+        return await backend.enqueue_many(messages, dedup=dedup, cursor=cursor)
+    routed = [router.decide(m) for m in messages]
+    results = await backend.enqueue_many(messages, dedup=dedup, cursor=cursor, routed=routed)
+    for message, outcome, result in zip(messages, routed, results, strict=False):
+        if outcome is not None and result.routed:
+            router.committed(message, outcome)
+    return results
 
 
 def detail(**facts: Any) -> dict[str, JSON]:

@@ -22,7 +22,7 @@ import traceback
 
 import structlog
 
-from crossdock.bus.base import Backend
+from crossdock.bus.base import Backend, Router
 from crossdock.config import Config
 from crossdock.intake.hooks import HookPlan, Hooks, plan_hooks
 from crossdock.intake.http import (
@@ -47,13 +47,16 @@ _HOOKS = "/hooks/"
 _GET_ROUTES = ("/healthz", "/readyz", "/metrics")
 
 
-def create_intake_app(config: Config, backend: Backend, *, metrics: Metrics) -> IntakeApp:
-    """The intake for ``config``'s webhook endpoints, storing into ``backend``.
+def create_intake_app(
+    config: Config, backend: Backend, *, metrics: Metrics, router: Router | None = None
+) -> IntakeApp:
+    """The intake for ``config``'s webhook endpoints, storing into ``backend``; with a
+    ``router`` (the processor), each message with its outcome.
 
     Raises ValueError if an endpoint's signature scheme has no verifier or cannot use one
     of its secrets.
     """
-    return IntakeApp(config, backend, metrics=metrics)
+    return IntakeApp(config, backend, metrics=metrics, router=router)
 
 
 class IntakeApp:
@@ -66,6 +69,7 @@ class IntakeApp:
         *,
         metrics: Metrics,
         refresh_interval: float = 1.0,
+        router: Router | None = None,
     ) -> None:
         self.metrics = metrics
         self._plans: dict[str, HookPlan] = plan_hooks(config)
@@ -78,6 +82,7 @@ class IntakeApp:
             self.watch,
             max_queue_depth=config.server.max_queue_depth,
             retry_after=config.server.retry_after,
+            router=router,
         )
         self._watcher: asyncio.Task[None] | None = None
         self._in_flight = 0

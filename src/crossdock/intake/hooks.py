@@ -3,8 +3,9 @@
 The steps run in this order and each refuses with nothing stored: back-pressure (429),
 size (413, before and while reading), signature on the raw bytes (401), content type
 (415) and parsing (400), ordering keys and event type (422), then one `enqueue_many`
-for every flow of the endpoint (503 if the store cannot commit). 202 comes only after
-the commit is durable.
+for every flow of the endpoint (503 if the store cannot commit), each message with its
+outcome from the `Router` (the processor) where it has one. 202 comes only after the
+commit is durable.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 
 import structlog
 
-from crossdock.bus.base import Backend, EnqueueResult
+from crossdock.bus.base import Backend, EnqueueResult, Router, store_routed
 from crossdock.config import Config, WebhookSettings
 from crossdock.core.envelope import JSON, Message
 from crossdock.core.errors import StoreError
@@ -133,9 +134,16 @@ class Hooks:
     """Handles ``POST /hooks/{endpoint}`` for the planned endpoints."""
 
     def __init__(
-        self, backend: Backend, watch: StoreWatch, *, max_queue_depth: int, retry_after: int
+        self,
+        backend: Backend,
+        watch: StoreWatch,
+        *,
+        max_queue_depth: int,
+        retry_after: int,
+        router: Router | None = None,
     ) -> None:
         self._backend = backend
+        self._router = router
         self._watch = watch
         self._max_queue_depth = max_queue_depth
         self._retry_after = ("Retry-After", str(retry_after))
@@ -235,7 +243,7 @@ class Hooks:
         delivery_id = headers.get(plan.idempotency_header or "") or None
         dedup = None if delivery_id is None else (plan.endpoint, delivery_id)
         try:
-            results = await self._backend.enqueue_many(messages, dedup=dedup)
+            results = await store_routed(self._backend, messages, self._router, dedup=dedup)
         except StoreError as exc:
             self._watch.write_failed()
             log.warning("store refused a request", endpoint=plan.endpoint, error=str(exc))

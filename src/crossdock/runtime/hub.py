@@ -95,14 +95,14 @@ class Hub:
             keep_payloads=self.config.journal.keep_payloads,
             observer=MetricsObserver(self.metrics),
         )
-        app = create_intake_app(self.config, backend, metrics=self.metrics)
+        app = create_intake_app(self.config, backend, metrics=self.metrics, router=processor)
         server = _Server(self._server_config(app))
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.stop)
         serving = asyncio.create_task(server.serve(sockets=list(sockets) if sockets else None))
         polled = pollers_for(self.config) if self.run_pollers else []
-        pollers = [Poller(backend, self.config, name) for name in polled]
+        pollers = [Poller(backend, self.config, name, router=processor) for name in polled]
         running = [asyncio.create_task(processor.run())]
         running += [asyncio.create_task(w.run()) for w in workers]
         running += [asyncio.create_task(p.run()) for p in pollers]

@@ -34,7 +34,8 @@ from datetime import UTC, datetime
 
 import structlog
 
-from crossdock.bus import Backend
+from crossdock.bus import Backend, Router
+from crossdock.bus.base import store_routed
 from crossdock.config import Config
 from crossdock.config.connectors import PollSettings
 from crossdock.connectors.poll import (
@@ -116,6 +117,7 @@ class Poller:
         clock: Clock = time.time,
         retry: RetryPolicy | None = None,
         auth_pause: float = 900.0,
+        router: Router | None = None,
     ) -> None:
         settings = config.endpoints[endpoint_name].settings
         if not isinstance(settings, PollSettings):
@@ -125,6 +127,7 @@ class Poller:
         self.settings = settings
         self.schedule = Schedule.of(settings)
         self._backend = backend
+        self._router = router
         self._clock = clock
         self._retry = retry or RetryPolicy(initial_delay=1.0, max_delay=300.0, jitter=0.2)
         self._auth_pause = auth_pause
@@ -219,7 +222,7 @@ class Poller:
         moved = self._field is not None and selection.cursor != state
         cursor = (self.cursor_name, selection.cursor.to_json()) if moved else None
         if messages or cursor is not None:
-            await self._backend.enqueue_many(messages, cursor=cursor)
+            await store_routed(self._backend, messages, self._router, cursor=cursor)
         self._log.info(
             "polled",
             pages=fetched.pages,

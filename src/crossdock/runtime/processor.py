@@ -1,25 +1,33 @@
-"""The processor: takes received messages from intake, filters, routes and maps them.
+"""The processor: filters, routes and maps received messages.
 
 For each message: its source endpoint's `to_canonical` mapping, then the flow's conditions
 (else `filtered`, with the condition that failed), then its routes (all matches, or the
-first), then each route's mapping and its endpoint's `from_canonical`. The intake
-delivery is acknowledged together with one new delivery per target, in one commit, with
-the journal. A mapping failure parks the message (naming flow, target, field, path and
-value); it never stops other messages.
+first), then each route's mapping and its endpoint's `from_canonical`. The result is one
+new delivery per target, stored in one commit with the journal.
+
+Intake asks `Processor.decide` before it stores a message and stores the outcome with it,
+so most messages never wait in the intake queue. Messages without an outcome (a mapping
+failed; their intake lane held an earlier message; a source that does not ask) wait in
+intake, and `Processor.run` drains it: the intake delivery is acknowledged together with
+the new deliveries. A mapping failure parks the message at intake (naming flow, target,
+field, path and value); it never stops other messages.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import structlog
 
-from crossdock.bus import INTAKE, Backend, Delivery, Event, Forward, Step
-from crossdock.core.envelope import JSON
+from crossdock.bus import INTAKE, Backend, Delivery, Event, Forward, Routed, Step
+from crossdock.core.envelope import JSON, Message
 from crossdock.core.errors import CrossdockError, LeaseLost
 from crossdock.core.rules import MappingError
-from crossdock.runtime.plan import Plan, Route, failure
+from crossdock.runtime.plan import Plan, failure
 
 log = structlog.get_logger(component="processor")
 
@@ -50,6 +58,8 @@ class Processor:
         observer: ProcessorObserver | None = None,
         batch: int = 64,
         idle_wait: float = 0.5,
+        lease: float = 30.0,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self._backend = backend
         self._plan = plan
@@ -57,6 +67,8 @@ class Processor:
         self._observer = observer or ProcessorObserver()
         self._batch = batch
         self._idle_wait = idle_wait
+        self._lease = lease
+        self._clock = clock
         self._worker = f"processor-{os.getpid()}"
         self._stopping = asyncio.Event()
 
@@ -67,7 +79,7 @@ class Processor:
         while not self._stopping.is_set():
             try:
                 batch = await self._backend.claim(
-                    INTAKE, worker=self._worker, limit=self._batch, lease_seconds=30.0
+                    INTAKE, worker=self._worker, limit=self._batch, lease_seconds=self._lease
                 )
             except CrossdockError as exc:
                 log.warning("claim failed", destination=INTAKE, error=str(exc))
@@ -79,58 +91,77 @@ class Processor:
 
     async def _process(self, delivery: Delivery) -> None:
         try:
+            if self._clock() > delivery.lease_expires - self._lease / 3:
+                # The batch took so long that this lease runs out soon: give the message
+                # back untried rather than map it while another process may take it over.
+                await self._backend.release(delivery)
+                return
             await self._settle(delivery)
         except LeaseLost:
             log.info("lease lost", message_id=delivery.message.id)
         except CrossdockError as exc:  # the store: the lease expires, the message comes back
             log.warning("processing not recorded", message_id=delivery.message.id, error=str(exc))
 
-    async def _settle(self, delivery: Delivery) -> None:
-        message = delivery.message
+    def decide(self, message: Message) -> Routed | None:
+        """The outcome for a message not stored yet, to store with it (`Routed`); None if
+        it fails (unknown flow, mapping error): stored for intake, it is parked from there
+        by `run` with the error."""
+        outcome = self._outcome(message, message.body)
+        return outcome if isinstance(outcome, Routed) else None
+
+    def committed(self, message: Message, routed: Routed) -> None:
+        """Tell the observer about an outcome from `decide` stored with its message."""
+        if routed.forward:
+            self._observer.routed(message.flow, [f.destination for f in routed.forward])
+        else:
+            reason = routed.events[0].detail.get("reason") if routed.events else None
+            self._observer.filtered(message.flow, str(reason or "condition"))
+
+    def _outcome(self, message: Message, body: JSON) -> Routed | _Failure:
         flow = self._plan.flows.get(message.flow)
         if flow is None:
             error = f"flow {message.flow!r} is not in the configuration"
-            await self._backend.park(delivery, events=[_parked("UnknownFlow", error)])
-            self._observer.not_mapped(message.flow, None)
-            return
+            return _Failure("UnknownFlow", error, None, hold_lane=True)
         try:
-            record = flow.canonical(message.source, delivery.payload)
+            record = flow.canonical(message.source, body)
             decision = flow.decide(record)
         except MappingError as exc:  # to_canonical failed or a condition hit a limit
-            hold = flow.routes[0].hold_lane
             error = failure(flow.name, exc)
-            await self._backend.park(
-                delivery, events=[_parked("MappingError", error)], hold_lane=hold
-            )
-            self._observer.not_mapped(flow.name, None)
-            return
+            return _Failure("MappingError", error, None, flow.routes[0].hold_lane)
         if decision.filtered is not None:
-            event = Event(Step.FILTERED, {"rule": decision.filtered})
-            await self._backend.ack(delivery, events=[event])
-            self._observer.filtered(flow.name, decision.reason or "condition")
-            return
-        routes = decision.routes
+            detail = {"rule": decision.filtered, "reason": decision.reason or "condition"}
+            return Routed([Event(Step.FILTERED, detail)])
         forwards = []
-        for route in routes:
+        for route in decision.routes:
             try:
-                forwards.append(self._forward(route, record))
+                payload = route.build(record)
             except MappingError as exc:
                 error = failure(flow.name, exc, route.endpoint)
-                event = _parked("MappingError", error)
-                await self._backend.park(delivery, events=[event], hold_lane=route.hold_lane)
-                self._observer.not_mapped(flow.name, route.endpoint)
-                return
-        targets = [r.endpoint for r in routes]
-        await self._backend.ack(
-            delivery, events=[Event(Step.ROUTED, {"targets": targets})], forward=forwards
-        )
-        self._observer.routed(flow.name, targets)
+                return _Failure("MappingError", error, route.endpoint, route.hold_lane)
+            snapshot = payload if self._keep_payloads else None
+            forwards.append(
+                Forward(route.endpoint, payload, [Event(Step.MAPPED, payload=snapshot)])
+            )
+        targets: list[JSON] = [f.destination for f in forwards]
+        return Routed([Event(Step.ROUTED, {"targets": targets})], forwards)
 
-    def _forward(self, route: Route, record: JSON) -> Forward:
-        payload = route.build(record)
-        snapshot = payload if self._keep_payloads else None
-        return Forward(route.endpoint, payload, [Event(Step.MAPPED, payload=snapshot)])
+    async def _settle(self, delivery: Delivery) -> None:
+        message = delivery.message
+        outcome = self._outcome(message, delivery.payload)
+        if isinstance(outcome, _Failure):
+            event = Event(Step.PARKED, {"error_class": outcome.error_class, "error": outcome.error})
+            await self._backend.park(delivery, events=[event], hold_lane=outcome.hold_lane)
+            self._observer.not_mapped(message.flow, outcome.target)
+            return
+        await self._backend.ack(delivery, events=outcome.events, forward=outcome.forward)
+        self.committed(message, outcome)
 
 
-def _parked(error_class: str, error: str) -> Event:
-    return Event(Step.PARKED, {"error_class": error_class, "error": error})
+@dataclass(frozen=True, slots=True)
+class _Failure:
+    """Why a message cannot be routed: parked at intake with this error."""
+
+    error_class: str
+    error: str
+    target: str | None  # the route whose mapping failed; None: before routing
+    hold_lane: bool

@@ -5,12 +5,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import textwrap
+import time
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from crossdock.bus import INTAKE, MessageQuery, MessageStatus, SqliteBackend, Step
+from crossdock.bus.base import store_routed
 from crossdock.config import load_config
 from crossdock.core.envelope import Message
 from crossdock.observability.metrics import Metrics
@@ -54,24 +57,50 @@ def metrics() -> Metrics:
     return Metrics()
 
 
-@pytest.fixture
-async def env(tmp_path: Path, metrics: Metrics) -> AsyncIterator[tuple[SqliteBackend, Processor]]:
+@dataclass
+class Env:
+    backend: SqliteBackend
+    processor: Processor
+    at_intake: bool  # True: messages stored with the processor's outcome, as intake does
+
+    async def send(self, flow: str, body: dict[str, object], source: str = "shop") -> str:
+        msg = message(flow, body, source)
+        router = self.processor if self.at_intake else None
+        await store_routed(self.backend, [msg], router)
+        return msg.id
+
+    @property
+    def routed_at(self) -> str | None:
+        """Where the `routed` step is journaled: nowhere for a message routed at intake."""
+        return None if self.at_intake else INTAKE
+
+
+@pytest.fixture(params=["intake-queue", "at-intake"])
+async def env(
+    request: pytest.FixtureRequest, tmp_path: Path, metrics: Metrics
+) -> AsyncIterator[Env]:
     (tmp_path / "c.yaml").write_text(textwrap.dedent(CONFIG))
     plan = Plan.from_config(load_config(tmp_path / "c.yaml"))
     backend = await SqliteBackend.open(tmp_path / "s.db")
     observer = MetricsObserver(metrics)
     processor = Processor(backend, plan, idle_wait=0.05, observer=observer)
     task = asyncio.create_task(processor.run())
-    yield backend, processor
+    yield Env(backend, processor, request.param == "at-intake")
     processor.stop()
     await task
     await backend.close()
 
 
+def message(flow: str, body: dict[str, object], source: str = "shop") -> Message:
+    return Message.new(
+        flow=flow, source=source, event_type="ticket", body=body, key=str(body["id"])
+    )
+
+
 async def send(
     backend: SqliteBackend, flow: str, body: dict[str, object], source: str = "shop"
 ) -> str:
-    msg = Message.new(flow=flow, source=source, event_type="ticket", body=body, key=str(body["id"]))
+    msg = message(flow, body, source)
     await backend.enqueue(msg)
     return msg.id
 
@@ -88,23 +117,23 @@ async def settled(backend: SqliteBackend, message_id: str) -> list[tuple[str, st
     raise AssertionError("not processed in time")
 
 
-async def test_first_match_routes_and_maps(env: tuple[SqliteBackend, Processor]) -> None:
-    backend, _ = env
-    mid = await send(
-        backend, "incidents", {"id": 1, "state": "new", "category": "network", "priority": 1}
+async def test_first_match_routes_and_maps(env: Env) -> None:
+    backend = env.backend
+    mid = await env.send(
+        "incidents", {"id": 1, "state": "new", "category": "network", "priority": 1}
     )
     steps = await settled(backend, mid)
-    assert steps == [("received", None), ("routed", INTAKE), ("mapped", "net")]
+    assert steps == [("received", None), ("routed", env.routed_at), ("mapped", "net")]
     [delivery] = await backend.claim("net", worker="t")
     assert delivery.payload == {"ref": 1, "prio": "critical"}
     assert await backend.claim("field", worker="t") == []
 
 
 async def test_all_matches_fan_out_with_their_own_mappings(
-    env: tuple[SqliteBackend, Processor],
+    env: Env,
 ) -> None:
-    backend, _ = env
-    mid = await send(backend, "copies", {"id": 2, "secret": "x"})
+    backend = env.backend
+    mid = await env.send("copies", {"id": 2, "secret": "x"})
     await settled(backend, mid)
     [to_net] = await backend.claim("net", worker="t")
     [to_audit] = await backend.claim("audit", worker="t")
@@ -112,38 +141,41 @@ async def test_all_matches_fan_out_with_their_own_mappings(
     assert to_audit.payload == {"id": 2}
 
 
-async def test_flow_condition_filters_with_the_rule(env: tuple[SqliteBackend, Processor]) -> None:
-    backend, _ = env
-    mid = await send(backend, "incidents", {"id": 3, "state": "draft", "category": "network"})
+async def test_flow_condition_filters_with_the_rule(env: Env) -> None:
+    backend = env.backend
+    mid = await env.send("incidents", {"id": 3, "state": "draft", "category": "network"})
     await settled(backend, mid)
     journey = await backend.journey(mid)
     assert journey is not None
     assert journey.summary.status is MessageStatus.FILTERED
-    assert journey.entries[-1].detail == {"rule": "flow.when: state not_equals 'draft'"}
+    assert journey.entries[-1].detail == {
+        "rule": "flow.when: state not_equals 'draft'",
+        "reason": "condition",
+    }
 
 
 async def test_no_route_is_reported_not_dropped_silently(
-    env: tuple[SqliteBackend, Processor],
+    env: Env,
 ) -> None:
-    backend, _ = env
-    mid = await send(backend, "incidents", {"id": 4, "state": "new", "category": "facilities"})
+    backend = env.backend
+    mid = await env.send("incidents", {"id": 4, "state": "new", "category": "facilities"})
     await settled(backend, mid)
     found = await backend.find_messages(MessageQuery(status=MessageStatus.FILTERED))
     assert [m.id for m in found] == [mid]
     journey = await backend.journey(mid)
     assert journey is not None
-    assert journey.entries[-1].detail == {"rule": "no route matched"}
+    assert journey.entries[-1].detail == {"rule": "no route matched", "reason": "no_route"}
 
 
 async def test_mapping_failure_parks_with_an_explanation_and_others_go_on(
-    env: tuple[SqliteBackend, Processor],
+    env: Env,
 ) -> None:
-    backend, _ = env
-    bad = await send(
-        backend, "incidents", {"id": 5, "state": "new", "category": "network", "priority": 9}
+    backend = env.backend
+    bad = await env.send(
+        "incidents", {"id": 5, "state": "new", "category": "network", "priority": 9}
     )
-    good = await send(
-        backend, "incidents", {"id": 6, "state": "new", "category": "network", "priority": 2}
+    good = await env.send(
+        "incidents", {"id": 6, "state": "new", "category": "network", "priority": 2}
     )
     await settled(backend, bad)
     await settled(backend, good)
@@ -160,10 +192,8 @@ async def test_mapping_failure_parks_with_an_explanation_and_others_go_on(
     assert delivery.message.id == good
 
 
-async def test_decisions_are_counted_in_the_metrics(
-    env: tuple[SqliteBackend, Processor], metrics: Metrics
-) -> None:
-    backend, _ = env
+async def test_decisions_are_counted_in_the_metrics(env: Env, metrics: Metrics) -> None:
+    backend = env.backend
     bodies = [
         {"id": 20, "state": "new", "category": "network", "priority": 1},  # routed to net
         {"id": 21, "state": "draft", "category": "network"},  # condition
@@ -171,7 +201,7 @@ async def test_decisions_are_counted_in_the_metrics(
         {"id": 23, "state": "new", "category": "network", "priority": 8},  # not mapped
     ]
     for body in bodies:
-        await settled(backend, await send(backend, "incidents", body))
+        await settled(backend, await env.send("incidents", body))
 
     def value(name: str, **labels: str) -> float | None:
         return metrics.registry.get_sample_value(name, labels)
@@ -182,9 +212,9 @@ async def test_decisions_are_counted_in_the_metrics(
     assert value("crossdock_parked_total", flow="incidents", target="net") == 1
 
 
-async def test_unknown_flow_is_parked(env: tuple[SqliteBackend, Processor]) -> None:
-    backend, _ = env
-    mid = await send(backend, "gone", {"id": 7})
+async def test_unknown_flow_is_parked(env: Env) -> None:
+    backend = env.backend
+    mid = await env.send("gone", {"id": 7})
     await settled(backend, mid)
     journey = await backend.journey(mid)
     assert journey is not None
@@ -301,7 +331,10 @@ async def test_endpoint_mappings_surround_the_flow(tmp_path: Path) -> None:
         assert delivered.payload == {"summary": "VPN", "level": "P1"}
         normal_journey = await backend.journey(normal)
         assert normal_journey is not None
-        assert normal_journey.entries[-1].detail == {"rule": "no route matched"}
+        assert normal_journey.entries[-1].detail == {
+            "rule": "no route matched",
+            "reason": "no_route",
+        }
         unknown_journey = await backend.journey(unknown)
         assert unknown_journey is not None
         assert unknown_journey.entries[-1].detail["error"] == (
@@ -314,3 +347,44 @@ async def test_endpoint_mappings_surround_the_flow(tmp_path: Path) -> None:
             "flow tickets, target supplier (from_canonical of supplier): "
             "field note from note: required but missing (value None)"
         )
+
+
+async def test_a_batch_that_outlasts_its_lease_gives_the_rest_back_untried(
+    tmp_path: Path,
+) -> None:
+    """Mapping a batch took so long that the later messages' leases run out soon: they
+    are given back untried (no attempt counted) instead of being mapped while another
+    process may take them over, and the next claim maps them."""
+    (tmp_path / "c.yaml").write_text(textwrap.dedent(CONFIG))
+    plan = Plan.from_config(load_config(tmp_path / "c.yaml"))
+    backend = await SqliteBackend.open(tmp_path / "s.db")
+    try:
+        ids = [await send(backend, "copies", {"id": n}) for n in range(3)]
+        reads = 0
+
+        def slow_clock() -> float:  # as if mapping each message took 15 s
+            nonlocal reads
+            reads += 1
+            return time.time() + 15 * (reads - 1)
+
+        processor = Processor(backend, plan, lease=30.0, clock=slow_clock, idle_wait=0.05)
+        task = asyncio.create_task(processor.run())
+        for mid in ids[:2]:
+            await settled(backend, mid)
+        processor.stop()
+        await task
+        assert [await steps_of(backend, i) for i in ids] == [
+            ["received", "routed", "mapped", "mapped"],
+            ["received", "routed", "mapped", "mapped"],  # 15 s in: 15 s of 30 left
+            ["received"],  # 30 s in: less than a third of its lease left
+        ]
+        again = await backend.claim(INTAKE, worker="p", limit=10, lease_seconds=30.0)
+        assert [(d.message.id, d.message.attempt) for d in again] == [(ids[2], 1)]
+    finally:
+        await backend.close()
+
+
+async def steps_of(backend: SqliteBackend, message_id: str) -> list[str]:
+    journey = await backend.journey(message_id)
+    assert journey is not None
+    return [e.step.value for e in journey.entries]

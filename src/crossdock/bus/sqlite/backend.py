@@ -27,10 +27,12 @@ from crossdock.bus.base import (
     MessageQuery,
     MessageSummary,
     QueueStats,
+    Routed,
     Selector,
     Step,
 )
 from crossdock.bus.sqlite import deadletter, enqueue, lanes, reads, settle
+from crossdock.bus.sqlite.enqueue import NewMessage, Outcome
 from crossdock.bus.sqlite.reserve import DiskReserve
 from crossdock.bus.sqlite.writer import Writer
 from crossdock.core.envelope import JSON, Message
@@ -95,8 +97,6 @@ class SqliteBackend:
     ``mask``: body field names to mask in the journal. The store remembers it, so a
     process that opens the store with ``mask=None`` (an operator command) masks the same.
     """
-
-    """`Backend` on one SQLite file. Create with `SqliteBackend.open`."""
 
     def __init__(
         self,
@@ -194,22 +194,61 @@ class SqliteBackend:
         *,
         dedup: tuple[str, str] | None = None,
         cursor: tuple[str, JSON] | None = None,
+        routed: Sequence[Routed | None] = (),
     ) -> list[EnqueueResult]:
+        if routed and (len(routed) != len(messages) or destination != INTAKE):
+            raise ValueError("routed needs one item per message, and intake as destination")
         self._check_room()
+        dedup_key = None if dedup is None else dedup[1]
         received = Event(Step.RECEIVED, base.detail(destination=destination))
-        items = [(m, lanes.journal_rows(m.id, None, None, [received])) for m in messages]
+        outcomes = [
+            None if r is None else self._outcome(m, r)
+            for m, r in zip(messages, routed or [None] * len(messages), strict=True)
+        ]
+        news = [
+            enqueue.new_message(
+                m, destination, dedup_key, lanes.journal_rows(m.id, None, None, [received]), o
+            )
+            for m, o in zip(messages, outcomes, strict=True)
+        ]
         if dedup is None and cursor is None:  # nothing to check: stored with its neighbours
-            news = [enqueue.new_message(m, destination, None, rows) for m, rows in items]
-            await self._writer.submit_grouped(self._store_groups, news)
-            self._notify(destination)
-            return [EnqueueResult(m.id, duplicate=False) for m in messages]
-        earlier = await self._write(
-            lambda c: enqueue.enqueue_many(c, items, destination, dedup, cursor, self._clock())
+            stored = await self._writer.submit_grouped(self._store_groups, news)
+        else:
+            earlier, stored = await self._write(
+                lambda c: enqueue.enqueue_many(c, news, dedup, cursor, self._clock())
+            )
+            if earlier is not None:
+                return [EnqueueResult(i, duplicate=True) for i in earlier]
+        self._notify_stored(news, stored)
+        return [EnqueueResult(m.id, False, r) for m, r in zip(messages, stored, strict=True)]
+
+    def _outcome(self, message: Message, routed: Routed) -> Outcome:
+        events = [Event(Step.RECEIVED), *self._masked(routed.events)]
+        return Outcome(
+            lanes.journal_rows(message.id, None, None, events),
+            self._new_entries(message.id, routed.forward),
+            filtered=any(e.step is Step.FILTERED for e in routed.events),
         )
-        if earlier is not None:
-            return [EnqueueResult(i, duplicate=True) for i in earlier]
-        self._notify(destination)
-        return [EnqueueResult(m.id, duplicate=False) for m in messages]
+
+    def _new_entries(self, message_id: str, forward: Sequence[Forward]) -> list[lanes.NewEntry]:
+        """The deliveries to create, encoded; a journal snapshot of the very payload being
+        delivered reuses its encoding (unless the mask changes it)."""
+        created = []
+        for f in forward:
+            payload = None if f.payload is None else orjson.dumps(f.payload)
+            encoded = None if payload is None or self._masking else (f.payload, payload)
+            rows = lanes.journal_rows(
+                message_id, f.destination, None, self._masked(f.events), encoded
+            )
+            created.append(lanes.NewEntry(f.destination, payload, rows, f.available_at))
+        return created
+
+    def _notify_stored(self, news: Sequence[NewMessage], routed: Sequence[bool]) -> None:
+        for new, direct in zip(news, routed, strict=True):
+            if not direct:
+                self._notify(new.destination)
+            elif new.outcome is not None:
+                self._notify(*(e.destination for e in new.outcome.entries))
 
     async def get_cursor(self, name: str) -> JSON | None:
         def query(c: sqlite3.Connection) -> JSON | None:
@@ -237,16 +276,7 @@ class SqliteBackend:
     async def ack(
         self, delivery: Delivery, *, events: Sequence[Event] = (), forward: Sequence[Forward] = ()
     ) -> None:
-        message_id = delivery.message.id
-        created = [
-            settle.NewEntry(
-                f.destination,
-                None if f.payload is None else orjson.dumps(f.payload),
-                lanes.journal_rows(message_id, f.destination, None, self._masked(f.events)),
-                f.available_at,
-            )
-            for f in forward
-        ]
+        created = self._new_entries(delivery.message.id, forward)
         ack = settle.Ack(delivery, self._rows(delivery, events), created)
         await self._writer.submit_grouped(self._ack_many, ack)
         # the lane's next delivery may be claimable now, as may the forwarded ones

@@ -14,8 +14,29 @@ from dataclasses import dataclass
 
 import orjson
 
-from crossdock.bus.sqlite.lanes import INSERT_JOURNAL, JournalRow, journal_params, next_seq
+from crossdock.bus.base import INTAKE
+from crossdock.bus.sqlite.lanes import (
+    INSERT_ENTRIES,
+    INSERT_JOURNAL,
+    INSERT_LANES,
+    Inserts,
+    JournalRow,
+    Lane,
+    NewEntry,
+    journal_params,
+    next_seq,
+)
 from crossdock.core.envelope import JSON, Message
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """A `Routed` outcome, encoded: the message's journal rows in place of the ones it
+    gets when stored for intake, and its first deliveries (none: filtered)."""
+
+    rows: Sequence[JournalRow]
+    entries: Sequence[NewEntry]
+    filtered: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,64 +49,101 @@ class NewMessage:
     rows: Sequence[JournalRow]
     headers: bytes
     body: bytes
+    outcome: Outcome | None = None  # stored with it, unless its intake lane is busy
 
 
 def new_message(
-    message: Message, destination: str, dedup_key: str | None, rows: Sequence[JournalRow]
+    message: Message,
+    destination: str,
+    dedup_key: str | None,
+    rows: Sequence[JournalRow],
+    outcome: Outcome | None = None,
 ) -> NewMessage:
     headers = orjson.dumps(dict(message.headers))
-    return NewMessage(message, destination, dedup_key, rows, headers, orjson.dumps(message.body))
+    body = orjson.dumps(message.body)
+    return NewMessage(message, destination, dedup_key, rows, headers, body, outcome)
+
+
+_BUSY = (
+    "SELECT l.flow, l.key FROM json_each(?) j JOIN lanes l ON l.destination = ?"
+    " AND l.flow = j.value ->> 0 AND l.key = j.value ->> 1"
+)
+
+
+def _busy_intake_lanes(conn: sqlite3.Connection, news: Sequence[NewMessage]) -> set[Lane]:
+    """The intake lanes of the messages with an outcome that hold earlier messages."""
+    wanted = [
+        (n.message.flow, n.message.key)
+        for n in news
+        if n.outcome is not None and n.destination == INTAKE
+    ]
+    if not wanted:
+        return set()
+    return {(INTAKE, f, k) for f, k in conn.execute(_BUSY, (orjson.dumps(wanted), INTAKE))}
 
 
 def insert_messages(
     conn: sqlite3.Connection, news: Sequence[NewMessage], clock: Callable[[], float]
-) -> None:
+) -> list[bool]:
     """Store messages and their first deliveries, in order, with one statement per table.
+    For each message, whether it was stored with its outcome (not for intake).
 
     The caller checked for duplicates. Entries get their sequence numbers here, as
     AUTOINCREMENT would, so that a new lane can name its head without a statement per
-    message.
+    message. A message with an outcome goes to intake all the same when its intake lane
+    holds an earlier message (or one stored just before it here), which it must not
+    overtake.
     """
-    messages, entries, lanes, journal = [], [], [], []
-    for seq, new in enumerate(news, start=next_seq(conn)):
+    busy = _busy_intake_lanes(conn, news)
+    messages, routed, rows = [], [], Inserts()
+    seq = next_seq(conn)
+    for new in news:
         m, now = new.message, clock()
+        intake_lane = (INTAKE, m.flow, m.key)
+        outcome = new.outcome
+        if outcome is not None and (new.destination != INTAKE or intake_lane in busy):
+            outcome = None
+        routed.append(outcome is not None)
+        if outcome is None:
+            status, count = "queued", 1
+            rows.journal += journal_params(new.rows, now)
+            first = NewEntry(new.destination, None, (), now)
+            seq = rows.created(m, [first], seq, now)
+            if new.destination == INTAKE:
+                busy.add(intake_lane)
+        else:
+            count = len(outcome.entries)
+            status = "queued" if count else "filtered" if outcome.filtered else "delivered"
+            rows.journal += journal_params(outcome.rows, now)
+            seq = rows.created(m, outcome.entries, seq, now)
         messages.append(
             (
                 *(m.id, m.flow, m.source, m.event_type, m.key, new.headers, new.body),
-                *(m.received_at, m.correlation_id, new.dedup_key, now),
+                *(m.received_at, m.correlation_id, new.dedup_key, status, count, now),
             )
         )
-        entries.append((seq, m.id, new.destination, m.flow, m.key, now, now))
-        lanes.append((new.destination, m.flow, m.key, seq, now))
-        journal += journal_params(new.rows, now)
     conn.executemany(
         "INSERT INTO messages (id, flow, source, event_type, key, headers, body, received_at,"
         " correlation_id, dedup_key, status, open_count, parked_count, updated_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', 1, 0, ?)",
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?)",
         messages,
     )
-    conn.executemany(
-        "INSERT INTO entries (seq, message_id, destination, flow, key, payload, state, attempt,"
-        " available_at, enqueued_at) VALUES (?, ?, ?, ?, ?, NULL, 'queued', 0, ?, ?)",
-        entries,
-    )
-    conn.executemany(
-        "INSERT INTO lanes (destination, flow, key, head, ready_at) VALUES (?, ?, ?, ?, ?)"
-        " ON CONFLICT DO NOTHING",
-        lanes,
-    )
-    conn.executemany(INSERT_JOURNAL, journal)
+    conn.executemany(INSERT_ENTRIES, rows.entries)
+    conn.executemany(INSERT_LANES, rows.lanes)
+    conn.executemany(INSERT_JOURNAL, rows.journal)
+    return routed
 
 
 def store_groups(
     conn: sqlite3.Connection,
     groups: Sequence[Sequence[NewMessage]],
     clock: Callable[[], float],
-) -> list[None]:
+) -> list[list[bool]]:
     """The writer's grouped operation: each item is the messages of one enqueue call
-    (one request), without a dedup key. Run alone, a group is stored whole or not at all."""
-    insert_messages(conn, [new for group in groups for new in group], clock)
-    return [None] * len(groups)
+    (one request), without a dedup key. Run alone, a group is stored whole or not at all.
+    Each result: which of its messages were stored with their outcome."""
+    routed = iter(insert_messages(conn, [new for group in groups for new in group], clock))
+    return [[next(routed) for _ in group] for group in groups]
 
 
 def enqueue(
@@ -110,30 +168,27 @@ def enqueue(
 
 def enqueue_many(
     conn: sqlite3.Connection,
-    messages: Sequence[tuple[Message, Sequence[JournalRow]]],
-    destination: str,
+    news: Sequence[NewMessage],
     dedup: tuple[str, str] | None,
     cursor: tuple[str, JSON] | None,
     now: float,
-) -> list[str] | None:
+) -> tuple[list[str] | None, list[bool]]:
     """Store messages (one request or one poll) all together, and the source's cursor.
 
     ``dedup`` is (source, key): if that key was seen, store nothing and return the ids
-    stored for it then.
+    stored for it then. Else None, and which messages were stored with their outcome.
     """
     if dedup is not None:
         earlier = conn.execute(
             "SELECT id FROM messages WHERE source = ? AND dedup_key = ? ORDER BY id", dedup
         ).fetchall()
         if earlier:
-            return [str(r[0]) for r in earlier]
-    dedup_key = None if dedup is None else dedup[1]
-    news = [new_message(m, destination, dedup_key, rows) for m, rows in messages]
-    insert_messages(conn, news, lambda: now)
+            return [str(r[0]) for r in earlier], []
+    routed = insert_messages(conn, news, lambda: now)
     if cursor is not None:
         conn.execute(
             "INSERT INTO cursors (name, value, updated_at) VALUES (?, ?, ?)"
             " ON CONFLICT DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
             (cursor[0], orjson.dumps(cursor[1]), now),
         )
-    return None
+    return None, routed

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import orjson
 
 from crossdock.bus.base import Delivery, Event, MessageStatus, Step
+from crossdock.core.envelope import JSON, Message
 from crossdock.core.errors import LeaseLost
 
 Lane = tuple[str, str, str]  # destination, flow, key
@@ -31,8 +32,14 @@ class JournalRow:
 
 
 def journal_rows(
-    message_id: str, destination: str | None, attempt: int | None, events: Iterable[Event]
+    message_id: str,
+    destination: str | None,
+    attempt: int | None,
+    events: Iterable[Event],
+    encoded: tuple[JSON, bytes] | None = None,
 ) -> list[JournalRow]:
+    """The events as rows. ``encoded`` is a payload and its encoding: an event whose
+    payload is that very object reuses it instead of encoding it again."""
     return [
         JournalRow(
             message_id,
@@ -40,12 +47,65 @@ def journal_rows(
             destination,
             attempt,
             orjson.dumps(e.detail) if e.detail else None,
-            None if e.payload is None else orjson.dumps(e.payload),
+            _encode(e.payload, encoded),
         )
         for e in events
     ]
 
 
+def _encode(payload: JSON | None, encoded: tuple[JSON, bytes] | None) -> bytes | None:
+    if payload is None:
+        return None
+    if encoded is not None and payload is encoded[0]:
+        return encoded[1]
+    return orjson.dumps(payload)
+
+
+@dataclass(frozen=True, slots=True)
+class NewEntry:
+    """A delivery to create (a `Forward`), encoded before it reaches the writer."""
+
+    destination: str
+    payload: bytes | None  # None: the message body
+    rows: Sequence[JournalRow]
+    available_at: float | None
+
+
+EntryParams = tuple[int, str, str, str, str, bytes | None, float, float]
+LaneParams = tuple[str, str, str, int, float]
+
+
+@dataclass(slots=True)
+class Inserts:
+    """Parameters for `INSERT_ENTRIES`, `INSERT_LANES` and `INSERT_JOURNAL`, gathered for
+    one ``executemany`` each."""
+
+    entries: list[EntryParams] = field(default_factory=list)
+    lanes: list[LaneParams] = field(default_factory=list)
+    journal: list[JournalParams] = field(default_factory=list)
+
+    def created(self, message: Message, created: Iterable[NewEntry], seq: int, now: float) -> int:
+        """Add ``message``'s new deliveries from sequence number ``seq``; the next one."""
+        m = message
+        for e in created:
+            available = now if e.available_at is None else e.available_at
+            self.entries.append(
+                (seq, m.id, e.destination, m.flow, m.key, e.payload, available, now)
+            )
+            self.lanes.append((e.destination, m.flow, m.key, seq, available))
+            self.journal += journal_params(e.rows, now)
+            seq += 1
+        return seq
+
+
+INSERT_ENTRIES = (
+    "INSERT INTO entries (seq, message_id, destination, flow, key, payload, state, attempt,"
+    " available_at, enqueued_at) VALUES (?, ?, ?, ?, ?, ?, 'queued', 0, ?, ?)"
+)
+INSERT_LANES = (
+    "INSERT INTO lanes (destination, flow, key, head, ready_at) VALUES (?, ?, ?, ?, ?)"
+    " ON CONFLICT DO NOTHING"
+)
 INSERT_JOURNAL = (
     "INSERT INTO journal (message_id, at, step, destination, attempt, detail, payload)"
     " VALUES (?, ?, ?, ?, ?, ?, ?)"

@@ -16,10 +16,14 @@ import orjson
 
 from crossdock.bus.base import Delivery, Event, MessageStatus, Step
 from crossdock.bus.sqlite.lanes import (
+    INSERT_ENTRIES,
     INSERT_JOURNAL,
+    INSERT_LANES,
     UPDATE_MESSAGE,
+    Inserts,
     JournalRow,
     Lane,
+    NewEntry,
     advance_lane,
     check_lease,
     journal_params,
@@ -141,16 +145,6 @@ def _message(envelope: list[Any], attempt: int) -> Message:
 
 
 @dataclass(frozen=True, slots=True)
-class NewEntry:
-    """A delivery to create with an ack (a `Forward`, encoded before the writer)."""
-
-    destination: str
-    payload: bytes | None  # None: the message body
-    rows: Sequence[JournalRow]
-    available_at: float | None
-
-
-@dataclass(frozen=True, slots=True)
 class Ack:
     """One acknowledgement: the delivery, its journal rows and the deliveries it creates."""
 
@@ -225,33 +219,20 @@ def ack_many(
     if not held:
         return [Refused(lease_lost(a.delivery)) for a in acks]
     conn.executemany("DELETE FROM entries WHERE seq = ?", [(a.delivery.seq,) for a in held])
-    entries, lanes, journal, messages = [], [], [], []
+    rows, messages = Inserts(), []
     queued = MessageStatus.QUEUED.value
     seq = next_seq(conn) if any(a.forward for a in held) else 0
     for a in held:
         m = a.delivery.message
-        journal += journal_params(a.rows, now)
-        for f in a.forward:
-            available = now if f.available_at is None else f.available_at
-            entries.append((seq, m.id, f.destination, m.flow, m.key, f.payload, available, now))
-            lanes.append((f.destination, m.flow, m.key, seq, available))
-            journal += journal_params(f.rows, now)
-            seq += 1
+        rows.journal += journal_params(a.rows, now)
+        seq = rows.created(m, a.forward, seq, now)
         filtered = not a.forward and any(r.step is Step.FILTERED for r in a.rows)
         settled = MessageStatus.FILTERED if filtered else MessageStatus.DELIVERED
         messages.append((len(a.forward) - 1, 0, now, queued, settled.value, m.id))
-    conn.executemany(
-        "INSERT INTO entries (seq, message_id, destination, flow, key, payload, state, attempt,"
-        " available_at, enqueued_at) VALUES (?, ?, ?, ?, ?, ?, 'queued', 0, ?, ?)",
-        entries,
-    )
+    conn.executemany(INSERT_ENTRIES, rows.entries)
     _hand_on(conn, [a.delivery for a in held])
-    conn.executemany(
-        "INSERT INTO lanes (destination, flow, key, head, ready_at) VALUES (?, ?, ?, ?, ?)"
-        " ON CONFLICT DO NOTHING",
-        lanes,
-    )
-    conn.executemany(INSERT_JOURNAL, journal)
+    conn.executemany(INSERT_LANES, rows.lanes)
+    conn.executemany(INSERT_JOURNAL, rows.journal)
     conn.executemany(UPDATE_MESSAGE, messages)
     accepted = {id(a) for a in held}
     return [None if id(a) in accepted else Refused(lease_lost(a.delivery)) for a in acks]
