@@ -2,7 +2,10 @@
 
 `StoreWatch.run` asks ``backend.stats()`` every ``interval`` seconds: the total depth
 feeds back-pressure, the per-queue figures feed the metrics' queue gauges, and each
-answer counts as a sign of life for readiness.
+answer counts as a sign of life for readiness. The figures cost more as the backlog
+grows, so after a slow answer the watch waits ten times as long as it took (it never
+spends more than a tenth of the store's reading time on them), and readiness allows for
+that wait.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ class StoreWatch:
         self.depth = 0  # messages waiting in every queue, at the last refresh
         self.draining = False
         self._read_ok_at: float | None = None
+        self.pause = interval  # until the next refresh: longer after a slow one
         self._write_failed_at: float | None = None
 
     # -- readiness ------------------------------------------------------------------------
@@ -61,7 +65,7 @@ class StoreWatch:
         now = time.monotonic()
         if self.draining or self._read_ok_at is None:
             return False
-        if now - self._read_ok_at > self.stale_after:
+        if now - self._read_ok_at > self.stale_after + self.pause - self.interval:
             return False
         failed = self._write_failed_at
         return failed is None or now - failed > self.stale_after
@@ -70,11 +74,13 @@ class StoreWatch:
 
     async def refresh(self) -> bool:
         """Read the queue figures once; False if the store did not answer."""
+        started = time.monotonic()
         try:
             stats = await asyncio.wait_for(self._backend.stats(), timeout=self.stale_after)
         except (StoreError, TimeoutError) as exc:
             log.warning("store not answering", error_class=type(exc).__name__)
             return False
+        self.pause = max(self.interval, 10 * (time.monotonic() - started))
         self.depth = sum(s.depth for s in stats)
         self._metrics.refresh_queues(stats)
         self._read_ok_at = time.monotonic()
@@ -88,4 +94,4 @@ class StoreWatch:
                 await self.refresh()
             except Exception as exc:  # a bug: log it, keep the intake up
                 log.error("queue refresh failed", error_class=type(exc).__name__)
-            await asyncio.sleep(self.interval)
+            await asyncio.sleep(self.pause)

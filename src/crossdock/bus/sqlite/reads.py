@@ -25,20 +25,31 @@ from crossdock.core.envelope import JSON, Message
 Masker = Callable[[JSON], JSON]
 
 _STATS = """
-SELECT e.flow, e.destination,
-       sum(e.state = 'queued'),
-       sum(e.state = 'queued' AND l.lease IS NOT NULL AND l.ready_at > :now),
-       sum(e.state = 'queued' AND l.lease IS NULL AND e.attempt > 0 AND e.available_at > :now),
-       sum(e.state != 'queued'),
-       min(CASE WHEN e.state = 'queued' THEN e.enqueued_at END)
-FROM entries e
-LEFT JOIN lanes l ON l.destination = e.destination AND l.flow = e.flow AND l.key = e.key
-                 AND l.head = e.seq
-GROUP BY e.flow, e.destination ORDER BY e.flow, e.destination
+SELECT destination, flow, state, count(*), min(enqueued_at),
+       sum(attempt > 0 AND available_at > :now)
+FROM entries GROUP BY destination, flow, state
+"""
+"""Per queue and state, from the covering index ``entries_stats`` alone (no table rows, no
+sort): its cost grows with the backlog, but slowly (about 1 µs per waiting delivery)."""
+
+_IN_FLIGHT = """
+SELECT destination, flow, count(*) FROM lanes WHERE lease IS NOT NULL AND ready_at > :now
+GROUP BY destination, flow
 """
 
 
 def stats(conn: sqlite3.Connection, now: float) -> list[QueueStats]:
+    figures: dict[tuple[str, str], list[Any]] = {}
+    for dest, flow, state, count, oldest, later in conn.execute(_STATS, {"now": now}):
+        # depth, in flight, retrying, parked, oldest queued
+        f = figures.setdefault((flow, dest), [0, 0, 0, 0, None])
+        if state == "queued":
+            f[0], f[2], f[4] = count, later, oldest
+        else:
+            f[3] += count
+    for dest, flow, count in conn.execute(_IN_FLIGHT, {"now": now}):
+        if (flow, dest) in figures:
+            figures[(flow, dest)][1] = count
     return [
         QueueStats(
             flow=flow,
@@ -49,9 +60,7 @@ def stats(conn: sqlite3.Connection, now: float) -> list[QueueStats]:
             parked=parked,
             oldest_age=None if oldest is None else max(0.0, now - oldest),
         )
-        for flow, dest, depth, in_flight, retrying, parked, oldest in conn.execute(
-            _STATS, {"now": now}
-        )
+        for (flow, dest), (depth, in_flight, retrying, parked, oldest) in sorted(figures.items())
     ]
 
 
