@@ -114,7 +114,8 @@ async def test_a_message_does_not_overtake_an_earlier_one_of_its_key_in_intake(
     assert not results[0].routed  # stored for intake, behind `first`
     assert (await backend.enqueue_many([other], routed=[routed_to("crm")]))[0].routed
     assert (await stats_of(backend)).depth == 2
-    assert [e.step for e in await entries(backend, second.id)] == [Step.RECEIVED]
+    [received] = await entries(backend, second.id)
+    assert (received.step, received.detail) == (Step.RECEIVED, {"destination": "intake"})
 
     for expected in (first, second):  # the processor's turn, in lane order
         d = await claim_one(backend)

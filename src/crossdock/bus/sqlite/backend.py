@@ -205,9 +205,13 @@ class SqliteBackend:
             None if r is None else self._outcome(m, r)
             for m, r in zip(messages, routed or [None] * len(messages), strict=True)
         ]
-        news = [
+        news = [  # a message with an outcome gets its intake rows only if it goes there
             enqueue.new_message(
-                m, destination, dedup_key, lanes.journal_rows(m.id, None, None, [received]), o
+                m,
+                destination,
+                dedup_key,
+                lanes.journal_rows(m.id, None, None, [received]) if o is None else None,
+                o,
             )
             for m, o in zip(messages, outcomes, strict=True)
         ]

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import orjson
 
-from crossdock.bus.base import INTAKE
+from crossdock.bus.base import INTAKE, Event, Step
 from crossdock.bus.sqlite.lanes import (
     INSERT_ENTRIES,
     INSERT_JOURNAL,
@@ -24,6 +24,7 @@ from crossdock.bus.sqlite.lanes import (
     Lane,
     NewEntry,
     journal_params,
+    journal_rows,
     next_seq,
 )
 from crossdock.core.envelope import JSON, Message
@@ -46,7 +47,7 @@ class NewMessage:
     message: Message
     destination: str
     dedup_key: str | None
-    rows: Sequence[JournalRow]
+    rows: Sequence[JournalRow] | None  # None: `received` for intake, made if needed
     headers: bytes
     body: bytes
     outcome: Outcome | None = None  # stored with it, unless its intake lane is busy
@@ -56,7 +57,7 @@ def new_message(
     message: Message,
     destination: str,
     dedup_key: str | None,
-    rows: Sequence[JournalRow],
+    rows: Sequence[JournalRow] | None,
     outcome: Outcome | None = None,
 ) -> NewMessage:
     headers = orjson.dumps(dict(message.headers))
@@ -106,7 +107,11 @@ def insert_messages(
         routed.append(outcome is not None)
         if outcome is None:
             status, count = "queued", 1
-            rows.journal += journal_params(new.rows, now)
+            received = new.rows
+            if received is None:
+                event = Event(Step.RECEIVED, {"destination": INTAKE})
+                received = journal_rows(m.id, None, None, [event])
+            rows.journal += journal_params(received, now)
             first = NewEntry(new.destination, None, (), now)
             seq = rows.created(m, [first], seq, now)
             if new.destination == INTAKE:
