@@ -1,0 +1,32 @@
+"""The in-process benchmark still runs: ``bench/e2e/inprocess.py`` at a tiny size."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+SCRIPT = Path(__file__).resolve().parents[2] / "bench" / "e2e" / "inprocess.py"
+
+
+def test_bench_inprocess_runs_both_ways_and_prints_the_ratio() -> None:
+    done = subprocess.run(
+        [sys.executable, str(SCRIPT), "--orders", "300", "--rounds", "1"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = done.stdout.splitlines()
+    stages = [line[:33].split() for line in lines[2:] if not line.startswith("at intake /")]
+    assert stages == [
+        ["at", "intake", "intake"],
+        ["at", "intake", "delivery"],
+        ["at", "intake", "all"],
+        ["via", "the", "intake", "queue", "intake"],
+        ["via", "the", "intake", "queue", "processor"],
+        ["via", "the", "intake", "queue", "delivery"],
+        ["via", "the", "intake", "queue", "all"],
+    ], done.stdout
+    assert lines[-1].startswith("at intake / via the intake queue: "), done.stdout
