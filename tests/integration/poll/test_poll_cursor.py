@@ -5,10 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from conftest import MakePoller
-from poll_kit import CURSOR, stored_messages, versions
+from poll_kit import CURSOR, ENDPOINT, make_config, stored_messages, versions
 from service_desk import Desk, ticket_id, ts
 
-from crossdock.bus import SqliteBackend
+from crossdock.bus import INTAKE, SqliteBackend
+from crossdock.runtime.plan import Plan
+from crossdock.runtime.poller import Poller
+from crossdock.runtime.processor import Processor
 
 CURSOR_AT = {"param": "updated_since", "field": "updated_at", "initial": ts(100)}
 
@@ -192,3 +195,31 @@ async def test_a_record_without_a_cursor_value_is_stored_and_does_not_move_the_c
     assert await poller.poll_once() == 2
     assert [m.key for m in await stored_messages(backend)] == ["T-x", ticket_id(1)]
     assert await backend.get_cursor(CURSOR) == {"value": ts(100), "seen": [ticket_id(1)]}
+
+
+async def test_with_the_processor_as_router_records_go_straight_to_their_targets(
+    desk: Desk, backend: SqliteBackend, tmp_path: Path
+) -> None:
+    """The hub's pollers store each record's messages with their deliveries, and the
+    cursor, in one commit: nothing waits in the intake queue."""
+    for n in range(3):
+        desk.put(n, updated=100 + n)
+    config = make_config(
+        tmp_path, {"url": desk.url + "/tickets", "record_key": "id", "cursor": CURSOR_AT}
+    )
+    router = Processor(backend, Plan.from_config(config))
+    poller = Poller(backend, config, ENDPOINT, router=router)
+
+    assert await poller.poll_once() == 2 * 3
+
+    assert await backend.claim(INTAKE, worker="t", limit=10) == []
+    at_erp = await backend.claim("erp", worker="t", limit=10)
+    assert len(at_erp) == 2 * 3
+    assert await backend.get_cursor(CURSOR) is not None
+    journey = await backend.journey(at_erp[0].message.id)
+    assert journey is not None
+    assert [(e.step.value, e.destination) for e in journey.entries] == [
+        ("received", None),
+        ("routed", None),
+        ("mapped", "erp"),
+    ]
