@@ -12,16 +12,23 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Protocol
 
 import structlog
 
-from crossdock.bus.base import Backend
+from crossdock.bus.base import QueueStats
 from crossdock.core.errors import StoreError
 from crossdock.observability.metrics import Metrics
 
-__all__ = ["StoreWatch"]
+__all__ = ["QueueFigures", "StoreWatch"]
 
 log = structlog.get_logger("crossdock.intake")
+
+
+class QueueFigures(Protocol):
+    """What the watch reads: `Backend.stats`."""
+
+    async def stats(self) -> list[QueueStats]: ...
 
 
 class StoreWatch:
@@ -29,7 +36,7 @@ class StoreWatch:
 
     def __init__(
         self,
-        backend: Backend,
+        backend: QueueFigures,
         metrics: Metrics,
         *,
         interval: float = 1.0,

@@ -10,7 +10,7 @@ format served on ``GET /metrics``.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TypeVar
+from typing import TypeVar, cast
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, generate_latest
@@ -154,7 +154,7 @@ class Metrics:
         found = self._children.get(key)
         if found is None:
             found = self._children[key] = metric.labels(*labels)
-        return found  # type: ignore[return-value]
+        return cast(M, found)
 
     def refresh_queues(self, stats: Iterable[QueueStats]) -> None:
         """Set the queue gauges from ``backend.stats()``; queues no longer listed are removed."""

@@ -30,7 +30,7 @@ async def test_a_slow_answer_spaces_the_next_refresh_and_readiness_allows_for_it
     backend = await SqliteBackend.open(tmp_path / "s.db")
     try:
         slow = SlowStats(backend, delay=0.2)
-        watch = StoreWatch(slow, Metrics(), interval=0.05, stale_after=0.3)  # type: ignore[arg-type]
+        watch = StoreWatch(slow, Metrics(), interval=0.05, stale_after=0.3)
         assert await watch.refresh()
         assert 2.0 <= watch.pause < 3.0  # ten times the 0.2 s it took
         task = asyncio.create_task(watch.run())
@@ -51,7 +51,7 @@ async def test_readiness_goes_stale_when_the_store_stops_answering(tmp_path: Pat
     backend = await SqliteBackend.open(tmp_path / "s.db")
     try:
         slow = SlowStats(backend, delay=0.0)
-        watch = StoreWatch(slow, Metrics(), interval=0.05, stale_after=0.3)  # type: ignore[arg-type]
+        watch = StoreWatch(slow, Metrics(), interval=0.05, stale_after=0.3)
         assert await watch.refresh()
         assert watch.ready()
         slow.delay = 10.0  # the store hangs

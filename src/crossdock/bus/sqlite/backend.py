@@ -200,7 +200,6 @@ class SqliteBackend:
             raise ValueError("routed needs one item per message, and intake as destination")
         self._check_room()
         dedup_key = None if dedup is None else dedup[1]
-        received = Event(Step.RECEIVED, base.detail(destination=destination))
         outcomes = [
             None if r is None else self._outcome(m, r)
             for m, r in zip(messages, routed or [None] * len(messages), strict=True)
@@ -210,7 +209,7 @@ class SqliteBackend:
                 m,
                 destination,
                 dedup_key,
-                lanes.journal_rows(m.id, None, None, [received]) if o is None else None,
+                enqueue.received_rows(m.id, destination) if o is None else None,
                 o,
             )
             for m, o in zip(messages, outcomes, strict=True)

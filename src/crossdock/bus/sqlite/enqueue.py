@@ -53,6 +53,13 @@ class NewMessage:
     outcome: Outcome | None = None  # stored with it, unless its intake lane is busy
 
 
+def received_rows(message_id: str, destination: str) -> list[JournalRow]:
+    """The `received` journal row of a message stored for ``destination``."""
+    return journal_rows(
+        message_id, None, None, [Event(Step.RECEIVED, {"destination": destination})]
+    )
+
+
 def new_message(
     message: Message,
     destination: str,
@@ -107,10 +114,7 @@ def insert_messages(
         routed.append(outcome is not None)
         if outcome is None:
             status, count = "queued", 1
-            received = new.rows
-            if received is None:
-                event = Event(Step.RECEIVED, {"destination": INTAKE})
-                received = journal_rows(m.id, None, None, [event])
+            received = received_rows(m.id, INTAKE) if new.rows is None else new.rows
             rows.journal += journal_params(received, now)
             first = NewEntry(new.destination, None, (), now)
             seq = rows.created(m, [first], seq, now)
