@@ -1,12 +1,15 @@
 """Where crossdock's time goes under the throughput load of run.py (py-spy, sampling).
 
-    python bench/e2e/profile.py [--workers 2] [--seconds 15] [--out DIR]
+    python bench/e2e/profile.py [--workers 2] [--seconds 15] [--out DIR] [--native]
+    python bench/e2e/profile.py --cpu-only [--workers 2]
 
 Starts the target and ``crossdock run`` as run.py does, drives the closed-loop load, and
 after a warm-up samples crossdock's processes with py-spy (``--nonblocking``, on-CPU
 samples only, the writer thread included). Prints the functions with the most samples,
 by self time and inclusive time, per thread kind; keeps the raw stacks
-(``crossdock.raw``, folded stacks, one line per stack) in ``--out``.
+(``crossdock.raw``, folded stacks, one line per stack) in ``--out``. ``--native`` adds
+C frames and system calls (py-spy pauses the process to take them, so it runs slower);
+``--cpu-only`` skips py-spy and prints only the CPU per thread, without its overhead.
 
 py-spy is not a project dependency: install it apart, e.g.
 ``python3 -m venv bench/.cache/tools && bench/.cache/tools/bin/pip install py-spy``
@@ -61,6 +64,16 @@ def thread_cpu(pids: list[int]) -> dict[str, float]:
     return dict(used)
 
 
+def disk_writes(pids: list[int]) -> int:
+    """Bytes written to storage so far by ``pids`` (``write_bytes`` of /proc/PID/io)."""
+    total = 0
+    for pid in pids:
+        for line in Path(f"/proc/{pid}/io").read_text().splitlines():
+            if line.startswith("write_bytes:"):
+                total += int(line.split()[1])
+    return total
+
+
 def summarize(raw: Path, top: int) -> None:
     self_time: collections.Counter[str] = collections.Counter()
     inclusive: collections.Counter[str] = collections.Counter()
@@ -95,9 +108,19 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=32, help="senders")
     parser.add_argument("--delivery-concurrency", type=int, help="default: --concurrency")
     parser.add_argument("--top", type=int, default=30)
+    parser.add_argument(
+        "--native",
+        action="store_true",
+        help="native frames too (C code, system calls); pauses the process to sample it",
+    )
+    parser.add_argument(
+        "--cpu-only",
+        action="store_true",
+        help="no sampling: only the CPU per thread, without py-spy's own cost",
+    )
     parser.add_argument("--out", type=Path, help="folder for the raw stacks (default: temp)")
     args = parser.parse_args()
-    spy = py_spy()
+    spy = None if args.cpu_only else py_spy()
     folder = Path(tempfile.mkdtemp(prefix="crossdock-profile-"))
     out = args.out or folder
     out.mkdir(parents=True, exist_ok=True)
@@ -137,29 +160,38 @@ def main() -> None:
             threading.Event().wait(args.warmup)
             pids = descendants(running.proc.pid)
             before, delivered, wall = thread_cpu(pids), target.count(), time.monotonic()
-            subprocess.run(
-                [
-                    spy,
-                    "record",
-                    "--nonblocking",
-                    "--subprocesses",
-                    "--threads",
-                    "-p",
-                    str(running.proc.pid),
-                    "-d",
-                    str(int(args.seconds)),
-                    "-f",
-                    "raw",
-                    "-o",
-                    str(raw),
-                ],
-                check=True,
-                stdout=subprocess.DEVNULL,
-            )
+            written = disk_writes(pids)
+            if spy is None:
+                threading.Event().wait(args.seconds)
+            else:
+                subprocess.run(
+                    [
+                        spy,
+                        "record",
+                        "--native" if args.native else "--nonblocking",
+                        "--subprocesses",
+                        "--threads",
+                        "-p",
+                        str(running.proc.pid),
+                        "-d",
+                        str(int(args.seconds)),
+                        "-f",
+                        "raw",
+                        "-o",
+                        str(raw),
+                    ],
+                    check=True,
+                    stdout=subprocess.DEVNULL,
+                )
             after, delivered = thread_cpu(pids), target.count() - delivered
+            written = disk_writes(pids) - written
             wall = time.monotonic() - wall
             load.join()
             print(f"sampled {wall:.1f} s; delivered {delivered:,} ({delivered / wall:,.0f}/s)")
+            print(
+                f"written to disk: {written / 1e6:,.1f} MB, "
+                f"{written / max(delivered, 1) / 1024:,.1f} KiB per message"
+            )
             print("CPU per thread while sampled:")
             for name, seconds in sorted(after.items(), key=lambda kv: -kv[1]):
                 used = seconds - before.get(name, 0.0)
@@ -172,8 +204,9 @@ def main() -> None:
             stop(running.proc)
     finally:
         stop(target_proc)
-    summarize(raw, args.top)
-    print(f"\nraw stacks: {raw}")
+    if spy is not None:
+        summarize(raw, args.top)
+        print(f"\nraw stacks: {raw}")
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 
     python bench/e2e/run.py            # full run: 3 rounds of every system (~15 minutes)
     python bench/e2e/run.py --quick    # 1 short round (~2 minutes)
-    python bench/e2e/run.py --smoke    # a few seconds: crossdock and naive, 1 process each
+    python bench/e2e/run.py --smoke    # seconds: crossdock, naive, the durable floors
 
 The same flow everywhere: a webhook POST of a ~1 KB JSON order, answered 202; the same
 mapping (rename, constant, value maps); a POST of the mapped order to one target server
@@ -12,6 +12,9 @@ mapping (rename, constant, value maps); a POST of the mapped order to one target
   and ``--workers 2``;
 - naive (naive.py): parse, map, ``asyncio.Queue``, aiohttp client; no durability; a raw
   ASGI app on uvicorn and an aiohttp.web app, 1 process and 2 (SO_REUSEPORT);
+- durable floor (naive.py --durable): the naive ASGI pipeline that answers 202 only once
+  the order is in SQLite (group commit, fsync), and deletes it once delivered: the least
+  a durable pipeline does, without journal, retries, per-key order or recovery;
 - Node-RED (nodered.py): ``http in`` -> ``function`` -> ``http request``, 202 from
   ``http response``.
 
@@ -63,10 +66,18 @@ ALL = [
     System("naive-asgi", 2),
     System("naive-aiohttp", 1),
     System("naive-aiohttp", 2),
+    System("durable", 1),
+    System("durable", 2),
+    System("durable-shared", 2),
     System("node-red", 1),
 ]
 QUICK_SYSTEMS = [s for s in ALL if s.kind != "naive-aiohttp"]
-SMOKE_SYSTEMS = [System("crossdock", 1), System("naive-asgi", 1)]
+SMOKE_SYSTEMS = [
+    System("crossdock", 1),
+    System("naive-asgi", 1),
+    System("durable", 1),
+    System("durable-shared", 2),
+]
 
 # Targets of the issue.
 MIN_OF_NAIVE = 0.60
@@ -142,6 +153,24 @@ def print_ratios(results: dict[System, list[Result]]) -> None:
             f"{ratio:.0%} of {best.label} (the faster naive) — "
             f"{_verdict(ratio >= MIN_OF_NAIVE, f'>= {MIN_OF_NAIVE:.0%}')}"
         )
+    floors = [s for s in delivered if s.family == "durable"]
+    for floor in sorted(floors, key=lambda s: (s.processes, s.kind)):
+        procs = floor.processes
+        naive = max(
+            (v for s, v in delivered.items() if s.family == "naive" and s.processes == procs),
+            default=None,
+        )
+        ours = delivered.get(System("crossdock", procs))
+        if naive:
+            print(
+                f"{floor.label} / naive: {delivered[floor] / naive:.0%} (a pipeline that "
+                "answers 202 only for what is on disk, and does nothing else)"
+            )
+        if ours:
+            print(
+                f"crossdock{'' if procs == 1 else f' --workers {procs}'} / {floor.label}: "
+                f"{ours / delivered[floor]:.0%} (journal, lanes, leases, retries, metrics)"
+            )
     node_red = delivered.get(System("node-red", 1))
     for procs in (1, 2):
         ours = delivered.get(System("crossdock", procs))
@@ -346,11 +375,14 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--quick", action="store_true", help="one short round (~2 minutes)")
-    mode.add_argument("--smoke", action="store_true", help="seconds; crossdock and naive only")
+    mode.add_argument(
+        "--smoke", action="store_true", help="seconds; crossdock, naive and the durable floors"
+    )
     parser.add_argument("--rounds", type=int, help="rounds (default: full 3, quick/smoke 1)")
     parser.add_argument(
         "--systems",
-        help="comma-separated subset: crossdock, naive, naive-asgi, naive-aiohttp, node-red",
+        help="comma-separated subset: crossdock, naive, naive-asgi, naive-aiohttp, durable, "
+        "node-red",
     )
     parser.add_argument(
         "--concurrency",

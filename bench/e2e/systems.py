@@ -19,7 +19,7 @@ from common import HERE, HOOK_PATH, MAPPING, TARGET_PATH, child_env, free_port, 
 
 @dataclass(frozen=True, slots=True)
 class System:
-    kind: str  # crossdock | naive-asgi | naive-aiohttp | node-red
+    kind: str  # crossdock | naive-asgi | naive-aiohttp | durable | durable-shared | node-red
     processes: int
 
     @property
@@ -28,12 +28,15 @@ class System:
             return "crossdock" + (f" --workers {self.processes}" if self.processes > 1 else "")
         if self.kind == "node-red":
             return f"Node-RED {nodered.VERSION}"
+        if self.kind.startswith("durable"):
+            shared = ", one file" if self.kind == "durable-shared" else ""
+            return "durable floor" + (f" x{self.processes}" if self.processes > 1 else "") + shared
         server = self.kind.removeprefix("naive-")
         return f"naive ({server})" + (f" x{self.processes}" if self.processes > 1 else "")
 
     @property
     def family(self) -> str:
-        return self.kind.split("-")[0] if self.kind.startswith("naive") else self.kind
+        return self.kind.split("-")[0] if self.kind.startswith(("naive", "durable")) else self.kind
 
 
 @dataclass(slots=True)
@@ -88,7 +91,11 @@ def command(
             "--workers",
             str(system.processes),
         ]
-    if system.kind.startswith("naive-"):
+    if system.kind.startswith(("naive-", "durable")):
+        durable = []
+        if system.family == "durable":
+            durable = ["--durable", str(folder / "orders.db")]
+            durable += ["--shared"] if system.kind == "durable-shared" else []
         return [
             sys.executable,
             str(HERE / "naive.py"),
@@ -97,11 +104,12 @@ def command(
             "--target",
             f"http://127.0.0.1:{target_port}{TARGET_PATH}",
             "--server",
-            system.kind.removeprefix("naive-"),
+            "asgi" if durable else system.kind.removeprefix("naive-"),
             "--processes",
             str(system.processes),
             "--workers",
             str(concurrency),
+            *durable,
         ]
     raise ValueError(system.kind)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from backend_kit import FLOW, FakeClock, Stores, claim, claim_one, drain, new_message, status
@@ -113,6 +114,8 @@ async def test_find_messages_filters(backend: Backend, clock: FakeClock) -> None
     assert await find(since=t0 + 5) == [m3.id, m2.id]
     assert await find(until=t0 + 15) == [m2.id, m1.id]
     assert await find(since=t0 + 5, until=t0 + 15) == [m2.id]
+    assert await find(correlation_id="INC-42") == []
+
     assert await find(limit=2) == [m3.id, m2.id]
     assert await find(flow="no-such-flow") == []
 
@@ -126,6 +129,19 @@ async def test_find_messages_filters(backend: Backend, clock: FakeClock) -> None
     assert summary.received_at == m2.received_at
     assert summary.status is MessageStatus.PARKED
     assert summary.correlation_id is None
+
+
+async def test_find_messages_by_correlation_id(backend: Backend, clock: FakeClock) -> None:
+    plain = new_message(clock, "a")
+    tied = [replace(new_message(clock, k), correlation_id="INC-42") for k in ("a", "b")]
+    other = replace(new_message(clock, "c"), correlation_id="INC-43")
+    for m in (plain, *tied, other):
+        await backend.enqueue(m)
+    found = await backend.find_messages(MessageQuery(correlation_id="INC-42"))
+    assert [s.id for s in found] == [tied[1].id, tied[0].id]
+    assert {s.correlation_id for s in found} == {"INC-42"}
+    [delivery] = [d for d in await claim(backend, limit=10) if d.message.id == other.id]
+    assert delivery.message.correlation_id == "INC-43"  # kept through the queue
 
 
 async def test_status_follows_the_message(backend: Backend, clock: FakeClock) -> None:

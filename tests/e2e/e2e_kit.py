@@ -62,6 +62,34 @@ def write_config(folder: Path, document: dict[str, Any], name: str = "crossdock.
     return path
 
 
+def feed_config(
+    folder: Path,
+    port: int,
+    target_url: str,
+    *,
+    server: dict[str, Any] | None = None,
+    feed: dict[str, Any] | None = None,
+    sink: dict[str, Any] | None = None,
+    flow: dict[str, Any] | None = None,
+) -> Path:
+    """The smallest hub: webhook endpoint ``feed``, flow ``stream``, http endpoint ``sink``
+    at ``target_url``; each part's extra settings merged in."""
+    return write_config(
+        folder,
+        {
+            "store": {"path": "hub.db"},
+            "server": {"port": port, **(server or {})},
+            "endpoints": {
+                "feed": {"connector": "webhook", "settings": feed or {}},
+                "sink": {"connector": "http", "settings": {"base_url": target_url, **(sink or {})}},
+            },
+            "flows": {
+                "stream": {"source": "feed", "targets": [{"endpoint": "sink"}], **(flow or {})}
+            },
+        },
+    )
+
+
 # -- waiting -------------------------------------------------------------------------------
 
 

@@ -2,7 +2,8 @@
 
 Webhooks (on fresh connections, so the kernel hands them to either process) are all
 delivered, each once, per key in the order they were accepted; SIGTERM to the parent
-stops both workers and the parent exits 0.
+stops both workers and the parent exits 0. Kept-alive connections opened together are
+spread over both workers (the kernel balances them over one listening socket each).
 """
 
 from __future__ import annotations
@@ -17,12 +18,12 @@ from e2e_kit import (
     Arrival,
     HubProcess,
     Target,
+    feed_config,
     free_port,
     metric_value,
     post_hook,
     store_counts,
     wait_until,
-    write_config,
 )
 
 KEYS = [f"w{i}" for i in range(6)]
@@ -37,23 +38,17 @@ def _alive(pid: int) -> bool:
     return Path(f"/proc/{pid}/stat").read_text().split(") ")[-1][0] != "Z"
 
 
-async def test_workers(tmp_path: Path, target: Target, make_hub: Callable[..., HubProcess]) -> None:
+def _two_workers(
+    tmp_path: Path, target: Target, make_hub: Callable[..., HubProcess], flow: dict[str, str]
+) -> HubProcess:
+    """`crossdock run --workers 2`: webhook endpoint ``feed``, one flow to the target."""
     port = free_port()
-    config = write_config(
-        tmp_path,
-        {
-            "store": {"path": "hub.db"},
-            "server": {"port": port},
-            "endpoints": {
-                "feed": {"connector": "webhook"},
-                "sink": {"connector": "http", "settings": {"base_url": target.url}},
-            },
-            "flows": {
-                "stream": {"source": "feed", "key": "key", "targets": [{"endpoint": "sink"}]}
-            },
-        },
-    )
-    hub = make_hub(config, port, workers=2)
+    config = feed_config(tmp_path, port, target.url, flow=flow)
+    return make_hub(config, port, workers=2)
+
+
+async def test_workers(tmp_path: Path, target: Target, make_hub: Callable[..., HubProcess]) -> None:
+    hub = _two_workers(tmp_path, target, make_hub, {"key": "key"})
     await hub.start_ready()
     workers = await wait_until(
         lambda: len(hub.children()) == 2 and hub.children(), timeout=30, what="2 workers"
@@ -85,7 +80,7 @@ async def test_workers(tmp_path: Path, target: Target, make_hub: Callable[..., H
             counts.add(value)
             if len(counts) == 2:
                 break
-    print(f"workers {workers}: received counters seen on /metrics {sorted(counts)} of {total}")
+    print(f"workers {workers}: received counters seen on /metrics {counts} of {total}")
     if len(counts) == 2:
         assert sum(c or 0 for c in counts) == total, "both workers accepted webhooks"
 
@@ -104,3 +99,69 @@ async def test_workers(tmp_path: Path, target: Target, make_hub: Callable[..., H
     assert not any(_alive(pid) for pid in workers), "both workers stopped"
     stopped = [e for e in hub.logs() if e.get("event") == "stopped"]
     assert len(stopped) == 2, "each worker shut down cleanly"
+
+
+async def test_workers_share_keepalive_connections(
+    tmp_path: Path, target: Target, make_hub: Callable[..., HubProcess]
+) -> None:
+    """Connections opened together, then kept alive (as a busy sender does), are spread
+    over both workers: each has its own listening socket on the port."""
+    hub = _two_workers(tmp_path, target, make_hub, {})
+    await hub.start_ready()
+    workers = await wait_until(
+        lambda: len(hub.children()) == 2 and hub.children(), timeout=30, what="2 workers"
+    )
+    connections = 32
+    sessions = [
+        aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=1)) for _ in range(connections)
+    ]
+    try:
+
+        async def sender(session: aiohttp.ClientSession, n: int) -> None:
+            for i in range(3):
+                status, answer = await post_hook(session, hub.url, "feed", {"n": n, "i": i})
+                assert status == 202, answer
+
+        await asyncio.gather(*(sender(s, n) for n, s in enumerate(sessions)))
+        port = int(hub.url.rsplit(":", 1)[1])
+        held = {pid: _connections_held(pid, port) for pid in workers}
+    finally:
+        for session in sessions:
+            await session.close()
+    print(f"kept-alive connections per worker: {held}")
+    assert sum(held.values()) == connections
+    assert min(held.values()) >= connections // 5, f"one worker took almost all: {held}"
+    code, _ = await hub.stop()
+    assert code == 0, hub.log_tail()
+
+
+def _connections_held(pid: int, port: int) -> int:
+    """Established TCP connections on local ``port`` whose socket process ``pid`` holds."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        link = os.readlink(fd) if fd.is_symlink() else ""
+        if link.startswith("socket:["):
+            inodes.add(link[len("socket:[") : -1])
+    held = 0
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        local_port = int(fields[1].rsplit(":", 1)[1], 16)
+        if local_port == port and fields[3] == "01" and fields[9] in inodes:
+            held += 1
+    return held
+
+
+async def test_a_second_hub_on_the_same_port_is_refused(
+    tmp_path: Path, target: Target, make_hub: Callable[..., HubProcess]
+) -> None:
+    """Sockets with SO_REUSEPORT could share the port with another hub still running there;
+    the second one must refuse to start instead."""
+    first = _two_workers(tmp_path / "first", target, make_hub, {})
+    await first.start_ready()
+    second = make_hub(first.config, first.port, workers=2)
+    second.start()
+    code = await second.wait_exit(30)
+    assert code != 0
+    assert "cannot listen" in second.log_tail(), second.log_tail()
+    code, _ = await first.stop()
+    assert code == 0, first.log_tail()

@@ -198,6 +198,7 @@ class MessageQuery:
     endpoint: str | None = None  # the source, or a destination the message went to
     key: str | None = None
     status: MessageStatus | None = None
+    correlation_id: str | None = None
     since: float | None = None
     until: float | None = None
     limit: int = 100

@@ -52,6 +52,9 @@ def list_messages(
     ] = None,
     status: Annotated[MessageStatus | None, typer.Option(help="Only this status.")] = None,
     key: Annotated[str | None, typer.Option(help="Only this ordering key.")] = None,
+    correlation: Annotated[
+        str | None, typer.Option(help="Only messages with this correlation id.")
+    ] = None,
     since: Annotated[
         str | None, typer.Option(help="Received since: 30m, 24h, 7d or an ISO-8601 time.")
     ] = None,
@@ -67,6 +70,7 @@ def list_messages(
         endpoint=endpoint,
         status=status,
         key=key,
+        correlation_id=correlation,
         since=_instant(since, "--since"),
         until=_instant(until, "--until"),
         limit=limit,

@@ -202,6 +202,26 @@ class WebhookSettings(ConnectorSettings):
         default=(),
         description="The event types accepted from event_type_header.",
     )
+    correlation_header: str | None = Field(
+        default=None,
+        min_length=1,
+        description="Request header carrying a correlation id (e.g. X-Correlation-ID): "
+        "kept with the message, searchable, and sent on by targets that name a "
+        "correlation_header. 1 to 200 visible ASCII characters (empty: none); anything else "
+        "is refused.",
+    )
+    rate_limit: float | None = Field(
+        default=None,
+        gt=0,
+        description="Most webhooks accepted per second on average from this endpoint; "
+        "beyond it they are answered 429 with Retry-After. None: no limit.",
+    )
+    burst: int | None = Field(
+        default=None,
+        ge=1,
+        description="Most webhooks accepted at once after a quiet spell (bucket size); "
+        "default: one second's worth of rate_limit.",
+    )
 
     @field_validator("signature")
     @classmethod
@@ -227,6 +247,11 @@ class WebhookSettings(ConnectorSettings):
             raise PydanticCustomError(
                 "event_type_header_without_values",
                 "event_type_header and event_types go together: give both or neither",
+            )
+        if self.burst is not None and self.rate_limit is None:
+            raise PydanticCustomError(
+                "burst_without_rate_limit",
+                "burst sizes a rate limit: give rate_limit too, or leave burst out",
             )
         return self
 
@@ -418,6 +443,12 @@ class HttpSettings(ConnectorSettings):
         default=None,
         description="Dotted path into a JSON answer giving the record's id in the target "
         "(e.g. data.id); recorded with the delivery.",
+    )
+    correlation_header: str | None = Field(
+        default=None,
+        min_length=1,
+        description="Request header in which to send the message's correlation id (its "
+        "own id when it came without one), e.g. X-Correlation-ID; none: not sent.",
     )
     rate_limit: float | None = Field(
         default=None, gt=0, description="Most requests per second on average; none: no limit."

@@ -111,6 +111,17 @@ class ServerSettings(ConfigModel):
         ge=1,
         description="Seconds a sender is told to wait (Retry-After) when answered 429 or 503.",
     )
+    read_timeout: Duration = Field(
+        default=timedelta(seconds=30),
+        description="Longest a webhook's body may take to arrive, once its headers are in; "
+        "a slower sender is answered 408 and disconnected, and nothing is stored.",
+    )
+    max_connections: int = Field(
+        default=2048,
+        ge=1,
+        description="Most client connections open (and requests in progress) at once; "
+        "beyond it, new requests are answered 503.",
+    )
 
 
 class RetrySettings(ConfigModel):

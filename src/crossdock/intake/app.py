@@ -48,15 +48,21 @@ _GET_ROUTES = ("/healthz", "/readyz", "/metrics")
 
 
 def create_intake_app(
-    config: Config, backend: Backend, *, metrics: Metrics, router: Router | None = None
+    config: Config,
+    backend: Backend,
+    *,
+    metrics: Metrics,
+    router: Router | None = None,
+    workers: int = 1,
 ) -> IntakeApp:
     """The intake for ``config``'s webhook endpoints, storing into ``backend``; with a
-    ``router`` (the processor), each message with its outcome.
+    ``router`` (the processor), each message with its outcome. ``workers``: how many
+    processes serve the port (each takes its share of an endpoint's rate limit).
 
     Raises ValueError if an endpoint's signature scheme has no verifier or cannot use one
     of its secrets.
     """
-    return IntakeApp(config, backend, metrics=metrics, router=router)
+    return IntakeApp(config, backend, metrics=metrics, router=router, workers=workers)
 
 
 class IntakeApp:
@@ -70,9 +76,10 @@ class IntakeApp:
         metrics: Metrics,
         refresh_interval: float = 1.0,
         router: Router | None = None,
+        workers: int = 1,
     ) -> None:
         self.metrics = metrics
-        self._plans: dict[str, HookPlan] = plan_hooks(config)
+        self._plans: dict[str, HookPlan] = plan_hooks(config, workers=workers)
         self._retry_after = ("Retry-After", str(config.server.retry_after))
         self.watch = StoreWatch(
             backend, metrics, interval=refresh_interval, stale_after=max(3.0, 3 * refresh_interval)
@@ -82,6 +89,7 @@ class IntakeApp:
             self.watch,
             max_queue_depth=config.server.max_queue_depth,
             retry_after=config.server.retry_after,
+            read_timeout=config.server.read_timeout.total_seconds(),
             router=router,
         )
         self._watcher: asyncio.Task[None] | None = None

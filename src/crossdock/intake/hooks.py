@@ -1,8 +1,9 @@
 """``POST /hooks/{endpoint}``: from a request to stored messages, or a refusal.
 
-The steps run in this order and each refuses with nothing stored: back-pressure (429),
-size (413, before and while reading), signature on the raw bytes (401), content type
-(415) and parsing (400), ordering keys and event type (422), then one `enqueue_many`
+The steps run in this order and each refuses with nothing stored: back-pressure and the
+endpoint's rate limit (429), size (413, before and while reading) and read time (408),
+signature on the raw bytes (401), content type (415) and parsing (400), event type
+(422), correlation id (400), ordering keys (422), then one `enqueue_many`
 for every flow of the endpoint (503 if the store cannot commit), each message with its
 outcome from the `Router` (the processor) where it has one. 202 comes only after the
 commit is durable.
@@ -10,6 +11,8 @@ commit is durable.
 
 from __future__ import annotations
 
+import asyncio
+import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -20,6 +23,7 @@ from crossdock.bus.base import Backend, EnqueueResult, Router, store_routed
 from crossdock.config import Config, WebhookSettings
 from crossdock.core.envelope import JSON, Message
 from crossdock.core.errors import StoreError
+from crossdock.core.limits import TokenBucket
 from crossdock.intake import parsing
 from crossdock.intake.http import (
     BodyTooLarge,
@@ -70,22 +74,32 @@ class HookPlan:
     event_types: frozenset[str]
     flows: tuple[FlowKey, ...]
     kept_headers: tuple[str, ...]
+    correlation_header: str | None  # lowercase
+    bucket: TokenBucket | None  # the endpoint's rate limit (this process's share)
 
 
-def plan_hooks(config: Config) -> dict[str, HookPlan]:
-    """One plan per webhook endpoint. ValueError for a secret its scheme cannot use."""
+def plan_hooks(config: Config, *, workers: int = 1) -> dict[str, HookPlan]:
+    """One plan per webhook endpoint; ``workers`` processes share each rate limit evenly.
+    ValueError for a secret its scheme cannot use."""
     plans = {}
     for name, endpoint in config.endpoints.items():
         if isinstance(endpoint.settings, WebhookSettings):
-            plans[name] = _plan(name, endpoint.settings, config)
+            plans[name] = _plan(name, endpoint.settings, config, workers)
     return plans
+
+
+def _bucket(settings: WebhookSettings, workers: int) -> TokenBucket | None:
+    if settings.rate_limit is None:
+        return None
+    burst = settings.burst if settings.burst is not None else math.ceil(settings.rate_limit)
+    return TokenBucket(settings.rate_limit / workers, max(1.0, burst / workers))
 
 
 def _lower(header: str | None) -> str | None:
     return None if header is None else header.lower()
 
 
-def _plan(name: str, settings: WebhookSettings, config: Config) -> HookPlan:
+def _plan(name: str, settings: WebhookSettings, config: Config, workers: int) -> HookPlan:
     secrets = tuple(s.get_secret_value().encode() for s in settings.secrets)
     idempotency = _lower(settings.idempotency_header)
     return HookPlan(
@@ -108,6 +122,8 @@ def _plan(name: str, settings: WebhookSettings, config: Config) -> HookPlan:
             if name in flow.sources
         ),
         kept_headers=(*_KEPT_HEADERS, *((idempotency,) if idempotency else ())),
+        correlation_header=_lower(settings.correlation_header),
+        bucket=_bucket(settings, workers),
     )
 
 
@@ -130,6 +146,26 @@ def key_at(body: JSON, path: str) -> str:
     raise Refusal(422, "invalid_key", f"the value at {path} is a {kind}, not a string or number")
 
 
+_MAX_CORRELATION_ID = 200
+
+
+def _correlation_id(plan: HookPlan, headers: Mapping[str, str]) -> str | None:
+    """The request's correlation id, if the endpoint names its header and it was sent."""
+    if plan.correlation_header is None:
+        return None
+    value = headers.get(plan.correlation_header)
+    if not value:  # absent, or sent empty by a sender that has none
+        return None
+    if len(value) > _MAX_CORRELATION_ID or not all("!" <= c <= "~" for c in value):
+        raise Refusal(
+            400,
+            "bad_request",
+            f"invalid {plan.correlation_header}: 1 to {_MAX_CORRELATION_ID} visible ASCII "
+            "characters expected",
+        )
+    return value
+
+
 class Hooks:
     """Handles ``POST /hooks/{endpoint}`` for the planned endpoints."""
 
@@ -140,6 +176,7 @@ class Hooks:
         *,
         max_queue_depth: int,
         retry_after: int,
+        read_timeout: float = 30.0,
         router: Router | None = None,
     ) -> None:
         self._backend = backend
@@ -147,6 +184,7 @@ class Hooks:
         self._watch = watch
         self._max_queue_depth = max_queue_depth
         self._retry_after = ("Retry-After", str(retry_after))
+        self._read_timeout = read_timeout
 
     async def handle(
         self, plan: HookPlan, headers: Mapping[str, str], receive: Receive
@@ -157,6 +195,13 @@ class Hooks:
         if self._watch.depth > self._max_queue_depth:
             raise Refusal(
                 429, "too_many_requests", "the hub is catching up; retry later", self._retry_after
+            )
+        if plan.bucket is not None and (wait := plan.bucket.take()) > 0:
+            raise Refusal(
+                429,
+                "rate_limited",
+                "this endpoint receives more webhooks than its rate limit; retry later",
+                ("Retry-After", str(math.ceil(wait))),
             )
         body = await self._read(plan, headers, receive)
         self._verify(plan, headers, body, received_at)
@@ -185,10 +230,33 @@ class Hooks:
                 raise Refusal(400, "bad_request", "invalid Content-Length")
             if len(digits) > 18 or int(digits) > plan.max_body:
                 raise too_large
+        # A sender slower than the read timeout holds a connection and a task: answer it,
+        # and hang up. (One timer per request: `asyncio.timeout` costs three times as much.)
+        task = asyncio.current_task()
+        assert task is not None
+        expired = False
+
+        def expire() -> None:
+            nonlocal expired
+            expired = True
+            task.cancel()
+
+        timer = asyncio.get_running_loop().call_later(self._read_timeout, expire)
         try:
             return await read_body(receive, plan.max_body)
         except BodyTooLarge:
             raise too_large from None
+        except asyncio.CancelledError:
+            if not expired or task.uncancel() > 0:
+                raise  # cancelled from elsewhere (shutdown) as well
+            raise Refusal(
+                408,
+                "request_timeout",
+                f"the body did not arrive within {self._read_timeout:g} s",
+                ("Connection", "close"),
+            ) from None
+        finally:
+            timer.cancel()
 
     @staticmethod
     def _verify(plan: HookPlan, headers: Mapping[str, str], body: bytes, now: float) -> None:
@@ -223,6 +291,7 @@ class Hooks:
         self, plan: HookPlan, headers: Mapping[str, str], body: JSON, received_at: float
     ) -> list[Message]:
         event_type = self._event_type(plan, headers)
+        correlation_id = _correlation_id(plan, headers)
         kept = {h: headers[h] for h in plan.kept_headers if h in headers}
         return [
             Message.new(
@@ -233,6 +302,7 @@ class Hooks:
                 key=None if route.path is None else key_at(body, route.path),
                 headers=kept,
                 received_at=received_at,
+                correlation_id=correlation_id,
             )
             for route in plan.flows
         ]

@@ -5,7 +5,11 @@ feeds back-pressure, the per-queue figures feed the metrics' queue gauges, and e
 answer counts as a sign of life for readiness. The figures cost more as the backlog
 grows, so after a slow answer the watch waits ten times as long as it took (it never
 spends more than a tenth of the store's reading time on them), and readiness allows for
-that wait.
+that wait. It also waits longer for the next answer: three times the last one, and twice
+as long as before after a read that timed out (up to `MAX_READ_WAIT`), so that a store
+with a very large backlog (whose figures take longer than ``stale_after`` to count, e.g.
+at start) still answers and becomes ready, while one that does not answer at all never
+does.
 """
 
 from __future__ import annotations
@@ -20,7 +24,10 @@ from crossdock.bus.base import QueueStats
 from crossdock.core.errors import StoreError
 from crossdock.observability.metrics import Metrics
 
-__all__ = ["QueueFigures", "StoreWatch"]
+__all__ = ["MAX_READ_WAIT", "QueueFigures", "StoreWatch"]
+
+MAX_READ_WAIT = 120.0
+"""Longest the watch waits for one reading of the queue figures, in seconds."""
 
 log = structlog.get_logger("crossdock.intake")
 
@@ -50,6 +57,7 @@ class StoreWatch:
         self.draining = False
         self._read_ok_at: float | None = None
         self.pause = interval  # until the next refresh: longer after a slow one
+        self.read_wait = stale_after  # for the next reading: longer after a slow one
         self._write_failed_at: float | None = None
 
     # -- readiness ------------------------------------------------------------------------
@@ -83,11 +91,17 @@ class StoreWatch:
         """Read the queue figures once; False if the store did not answer."""
         started = time.monotonic()
         try:
-            stats = await asyncio.wait_for(self._backend.stats(), timeout=self.stale_after)
-        except (StoreError, TimeoutError) as exc:
+            stats = await asyncio.wait_for(self._backend.stats(), timeout=self.read_wait)
+        except TimeoutError:
+            log.warning("store not answering", waited=round(self.read_wait, 1))
+            self.read_wait = min(MAX_READ_WAIT, 2 * self.read_wait)
+            return False
+        except StoreError as exc:
             log.warning("store not answering", error_class=type(exc).__name__)
             return False
-        self.pause = max(self.interval, 10 * (time.monotonic() - started))
+        took = time.monotonic() - started
+        self.pause = max(self.interval, 10 * took)
+        self.read_wait = min(MAX_READ_WAIT, max(self.stale_after, 3 * took))
         self.depth = sum(s.depth for s in stats)
         self._metrics.refresh_queues(stats)
         self._read_ok_at = time.monotonic()

@@ -95,7 +95,13 @@ class Hub:
             keep_payloads=self.config.journal.keep_payloads,
             observer=MetricsObserver(self.metrics),
         )
-        app = create_intake_app(self.config, backend, metrics=self.metrics, router=processor)
+        app = create_intake_app(
+            self.config,
+            backend,
+            metrics=self.metrics,
+            router=processor,
+            workers=self.workers_total,
+        )
         server = _Server(self._server_config(app))
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -188,6 +194,7 @@ class Hub:
             # names no server: less work per request.
             proxy_headers=False,
             server_header=False,
+            limit_concurrency=server.max_connections,
         )
 
     async def _housekeeping(self, backend: Backend) -> None:

@@ -1,8 +1,12 @@
-"""`crossdock run`: one hub process, or N worker processes sharing one listening socket.
+"""`crossdock run`: one hub process, or N worker processes sharing the port and the store.
 
-With ``workers > 1`` the parent binds the socket, forks N hubs that all accept on it and
-share the store, forwards SIGTERM/SIGINT to them, and restarts a worker that dies (a
-crash loses nothing: its leases expire and its deliveries are handed out again).
+With ``workers > 1`` the parent opens one listening socket per worker on the same port
+(``SO_REUSEPORT``: the kernel spreads new connections evenly over them; one shared socket
+let whichever worker woke first take most of them), forks N hubs that each accept on
+their own and share the store, forwards SIGTERM/SIGINT to them, and restarts a worker
+that dies on the same socket (the parent keeps it open, so connections waiting in its
+queue are served by the new worker; a crash loses nothing: its leases expire and its
+deliveries are handed out again).
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import os
+import resource
 import signal
 import socket
 import sys
@@ -44,35 +49,83 @@ def _tune_gc() -> None:
 
 def run_hub(config: Config, *, workers: int = 1, grace: float = 10.0) -> int:
     """Run until SIGTERM/SIGINT; the exit status (0 after a clean shutdown)."""
-    sock = _bind(config.server.host, config.server.port)
+    sockets = _bind(config.server.host, config.server.port, max(1, workers))
     _tune_gc()
+    _raise_open_files(config)
     if workers <= 1:
-        uvloop.run(Hub(config, grace=grace).run(sockets=[sock]))
+        uvloop.run(Hub(config, grace=grace).run(sockets=sockets))
         return 0
-    return _supervise(config, sock, workers, grace)
+    return _supervise(config, sockets, grace)
 
 
-def _bind(host: str, port: int) -> socket.socket:
-    """Listen before anything else starts, so a taken port is a clear error at once."""
+# Besides client connections: the store's files, connections to targets, pollers, logs.
+_SPARE_FILES = 256
+
+
+def _raise_open_files(config: Config) -> None:
+    """Allow as many open files as `server.max_connections` needs, within the hard limit.
+
+    The usual soft limit (1024) would otherwise make the hub fail to accept connections,
+    and to open files, long before it reaches its connection limit.
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    targets = sum(
+        int(getattr(e.settings, "concurrency", 0) or 0) for e in config.endpoints.values()
+    )
+    wanted = config.server.max_connections + targets + _SPARE_FILES
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        new = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (new, hard))
+        if new < wanted:
+            log.warning(
+                "open files limited below what server.max_connections needs",
+                limit=new,
+                needed=wanted,
+            )
+
+
+def _bind(host: str, port: int, count: int) -> list[socket.socket]:
+    """``count`` sockets listening on one port (``SO_REUSEPORT`` when more than one).
+
+    Bound before anything else starts, so a taken port is a clear error at once (also
+    for ``count > 1``, though SO_REUSEPORT sockets could share it: see below).
+    """
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sockets: list[socket.socket] = []
     try:
-        sock.bind((host, port))
+        if count > 1 and port != 0:
+            # Sockets with SO_REUSEPORT share a port with any other such socket of the same
+            # user: another hub still running there would silently take half the traffic
+            # (and run its pollers beside ours). A plain bind fails while anyone listens.
+            with socket.socket(family, socket.SOCK_STREAM) as probe:
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                probe.bind((host, port))
+        for _ in range(count):
+            sock = socket.socket(family, socket.SOCK_STREAM)
+            sockets.append(sock)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if count > 1:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            sock.bind((host, port))
+            port = sock.getsockname()[1]  # port 0: the others join the one chosen
+            sock.listen(2048)
+            sock.set_inheritable(True)
     except OSError as exc:
-        sock.close()
+        for sock in sockets:
+            sock.close()
         raise CrossdockError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
-    sock.listen(2048)
-    sock.set_inheritable(True)
-    return sock
+    return sockets
 
 
-def _child(config: Config, sock: socket.socket, workers: int, grace: float, index: int) -> None:
+def _child(config: Config, sockets: list[socket.socket], grace: float, index: int) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, signal.SIG_DFL)
+    for other, sock in enumerate(sockets):
+        if other != index:
+            sock.close()  # the other workers' queues: only the parent keeps them open
     try:
-        hub = Hub(config, grace=grace, workers_total=workers, run_pollers=index == 0)
-        uvloop.run(hub.run(sockets=[sock]))
+        hub = Hub(config, grace=grace, workers_total=len(sockets), run_pollers=index == 0)
+        uvloop.run(hub.run(sockets=[sockets[index]]))
         code = 0
     except BaseException:
         log.exception("worker failed")
@@ -82,16 +135,16 @@ def _child(config: Config, sock: socket.socket, workers: int, grace: float, inde
     os._exit(code)
 
 
-def _spawn(config: Config, sock: socket.socket, workers: int, grace: float, index: int) -> int:
+def _spawn(config: Config, sockets: list[socket.socket], grace: float, index: int) -> int:
     pid = os.fork()
     if pid == 0:
-        _child(config, sock, workers, grace, index)
+        _child(config, sockets, grace, index)
     return pid
 
 
-def _supervise(config: Config, sock: socket.socket, workers: int, grace: float) -> int:
+def _supervise(config: Config, sockets: list[socket.socket], grace: float) -> int:
     # Worker 0 alone runs the pollers: two pollers of one endpoint would store twice.
-    children = {_spawn(config, sock, workers, grace, i): i for i in range(workers)}
+    children = {_spawn(config, sockets, grace, i): i for i in range(len(sockets))}
     stopping = False
 
     def forward(sig: int, _frame: object) -> None:
@@ -115,6 +168,7 @@ def _supervise(config: Config, sock: socket.socket, workers: int, grace: float) 
         failures += 1
         log.error("worker died; starting another", pid=pid, status=status)
         time.sleep(min(5.0, 0.2 * failures))
-        children[_spawn(config, sock, workers, grace, index)] = index
-    sock.close()
+        children[_spawn(config, sockets, grace, index)] = index
+    for sock in sockets:
+        sock.close()
     return 0

@@ -9,6 +9,7 @@ from http_target import MakeSink, Reply, Target, delivery
 
 from crossdock.config.connectors import HttpSettings
 from crossdock.connectors.http import USER_AGENT, HttpSink, UrlTemplate
+from crossdock.core.envelope import Message
 from crossdock.core.errors import PermanentError
 
 ORDER = {"order": {"id": 42, "lines": [{"sku": "A-1"}]}, "note": "ünïcode"}
@@ -62,6 +63,27 @@ async def test_crossdock_headers(target: Target, make_sink: MakeSink) -> None:
     assert seen.headers["X-Crossdock-Attempt"] == "3"
     assert seen.headers["User-Agent"] == USER_AGENT
     assert USER_AGENT.startswith("crossdock/")
+
+
+async def test_the_correlation_id_is_sent_in_the_configured_header(
+    target: Target, make_sink: MakeSink
+) -> None:
+    sink = await make_sink(correlation_header="X-Correlation-ID")
+    correlated = Message.new(
+        flow="orders",
+        source="shop",
+        event_type="order.created",
+        body=ORDER,
+        correlation_id="INC-42",
+    )
+    await sink.deliver(delivery(ORDER, message=correlated))
+    alone = delivery(ORDER)  # came without one: its own id
+    await sink.deliver(alone)
+    sent = [seen.headers.getall("X-Correlation-ID") for seen in target.requests]
+    assert sent == [["INC-42"], [alone.message.id]]
+    plain = await make_sink()
+    await plain.deliver(delivery(ORDER, message=correlated))
+    assert "X-Correlation-ID" not in target.requests[-1].headers
 
 
 async def test_configured_content_type_and_user_agent_win(

@@ -36,6 +36,7 @@ endpoints:
     settings:
       content_types: [json, form, xml]
       idempotency_header: Idempotency-Key
+      correlation_header: X-Correlation-ID
       max_depth: 8
   signed:
     connector: webhook

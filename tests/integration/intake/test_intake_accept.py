@@ -11,7 +11,7 @@ import pytest
 import structlog
 from intake_kit import Intake, wait_for
 
-from crossdock.bus import INTAKE
+from crossdock.bus import INTAKE, MessageQuery
 from crossdock.intake import parsing
 
 ORDER = {"order": {"id": 42, "lines": [{"sku": "A-1"}, {"sku": "B-2"}]}}
@@ -54,6 +54,30 @@ async def test_only_allow_listed_headers_are_kept(intake: Intake) -> None:
         "user-agent": "shop/1.0",
         "idempotency-key": "d-1",
     }
+
+
+async def test_the_correlation_header_gives_every_message_its_correlation_id(
+    intake: Intake,
+) -> None:
+    reply = await intake.post_json("shop", orjson.dumps(ORDER), **{"X-Correlation-ID": "INC-42"})
+    assert reply.status == 202, reply.json
+    found = await intake.backend.find_messages(MessageQuery(correlation_id="INC-42"))
+    assert {s.id for s in found} == set(reply.json["ids"])  # one per flow
+    plain = await intake.post_json("shop", orjson.dumps(ORDER))
+    assert (await intake.message(plain.json["ids"][0])).correlation_id is None
+    empty = await intake.post_json("shop", orjson.dumps(ORDER), **{"X-Correlation-ID": ""})
+    assert empty.status == 202, empty.json  # sent empty: as if absent
+    assert (await intake.message(empty.json["ids"][0])).correlation_id is None
+
+
+@pytest.mark.parametrize("value", ["has space", "x" * 201, "caf\u00e9", "tab\tin"])
+async def test_an_invalid_correlation_id_is_refused(intake: Intake, value: str) -> None:
+    headers = {"X-Correlation-ID": value.encode().decode("unicode_escape")}
+    reply = await intake.post_json("shop", orjson.dumps(ORDER), **headers)
+    assert reply.status == 400, reply.json
+    assert reply.json["error"] == "bad_request"
+    assert "x-correlation-id" in reply.json["detail"]
+    assert await intake.stored() == []
 
 
 async def test_a_form_has_no_nesting_so_a_dotted_key_is_missing(intake: Intake) -> None:

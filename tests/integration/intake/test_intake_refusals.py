@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import orjson
 import pytest
-from intake_kit import SECRETS, Intake, Reply
+from intake_kit import CONFIG, SECRETS, Intake, Reply, serve, write_config
 
 from crossdock.intake import sign_sha256, sign_standard_webhooks
+from crossdock.intake.hooks import plan_hooks
 
 SIGNED_BODY = orjson.dumps({"id": "T-1", "text": "hello"})
 
@@ -370,3 +372,79 @@ async def test_an_invalid_form_400(intake: Intake) -> None:
         reply = await intake.post("desk", body, headers)
         await refused(intake, reply, 400, "malformed_body")
         assert detail in reply.json["detail"]
+
+
+# -- slow senders -----------------------------------------------------------------------
+
+
+async def test_a_body_slower_than_the_read_timeout_is_answered_408_and_cut(
+    tmp_path: Path,
+) -> None:
+    text = CONFIG.replace("retry_after: 7}", "retry_after: 7, read_timeout: 300ms}")
+    async with serve(write_config(tmp_path, text), tmp_path / "crossdock.db") as intake:
+        head = (
+            b"POST /hooks/shop HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Content-Length: 100\r\n\r\n"
+        )
+        reader, writer = await asyncio.open_connection("127.0.0.1", intake.port)
+        try:
+            writer.write(head + b'{"order": {"id": 1')  # 18 of the 100 bytes, then nothing
+            await writer.drain()
+            started = time.monotonic()
+            answer = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+            waited = time.monotonic() - started
+            length = int(answer.split(b"content-length: ")[1].split(b"\r\n")[0])
+            body = await asyncio.wait_for(reader.readexactly(length), 5)
+            rest = await asyncio.wait_for(reader.read(), 5)  # the hub hangs up
+        finally:
+            writer.close()
+        assert answer.startswith(b"HTTP/1.1 408 "), answer
+        assert b"connection: close" in answer.lower()
+        assert orjson.loads(body)["error"] == "request_timeout"
+        assert rest == b""
+        assert 0.25 <= waited < 3, waited
+        assert await intake.stored() == []
+        # a sender that keeps up is not affected
+        order = {"order": {"id": 2, "lines": [{"sku": "A"}]}}
+        reply = await intake.post_json("shop", orjson.dumps(order))
+        assert reply.status == 202, reply.json
+
+
+# -- rate limit -----------------------------------------------------------------------
+
+LIMITED = (
+    CONFIG.replace(
+        "  lonely: {connector: webhook}\n",
+        "  lonely: {connector: webhook}\n"
+        "  limited:\n    connector: webhook\n    settings: {rate_limit: 2, burst: 2}\n",
+    )
+    + "  limited-in: {source: limited, targets: [{endpoint: erp}]}\n"
+)
+
+
+async def test_an_endpoint_over_its_rate_limit_is_answered_429(tmp_path: Path) -> None:
+    async with serve(write_config(tmp_path, LIMITED), tmp_path / "crossdock.db") as intake:
+        first = [await intake.post_json("limited", b'{"n": 1}') for _ in range(2)]
+        assert [r.status for r in first] == [202, 202]
+        over = await intake.post_json("limited", b'{"n": 2}')
+        assert over.status == 429, over.json
+        assert over.json["error"] == "rate_limited"
+        assert over.headers["Retry-After"] == "1"
+        order = orjson.dumps({"order": {"id": 9, "lines": [{"sku": "A"}]}})
+        other = await intake.post_json("shop", order)  # another endpoint: its own limit
+        assert other.status == 202, other.json
+        assert len(await intake.stored()) == 2 + 2  # shop feeds two flows
+        await asyncio.sleep(0.6)  # a token comes back every half second
+        again = await intake.post_json("limited", b'{"n": 3}')
+        assert again.status == 202, again.json
+        refused = intake.metrics.render().decode()
+        assert 'crossdock_refused_total{endpoint="limited",status="429"} 1.0' in refused
+
+
+def test_workers_share_an_endpoint_rate_limit(tmp_path: Path) -> None:
+    config = write_config(tmp_path, LIMITED)
+    alone, shared = plan_hooks(config)["limited"], plan_hooks(config, workers=2)["limited"]
+    assert alone.bucket is not None and shared.bucket is not None
+    assert [alone.bucket.take() == 0 for _ in range(3)] == [True, True, False]
+    assert [shared.bucket.take() == 0 for _ in range(2)] == [True, False]
+    assert shared.bucket.rate == 1.0

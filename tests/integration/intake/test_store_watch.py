@@ -61,3 +61,24 @@ async def test_readiness_goes_stale_when_the_store_stops_answering(tmp_path: Pat
         task.cancel()
     finally:
         await backend.close()
+
+
+async def test_figures_slower_than_the_first_wait_are_waited_for_next_time(
+    tmp_path: Path,
+) -> None:
+    """A backlog so large that counting it takes longer than ``stale_after`` (at start, say):
+    the watch waits twice as long after each timeout, so the store becomes ready."""
+    backend = await SqliteBackend.open(tmp_path / "s.db")
+    try:
+        slow = SlowStats(backend, delay=0.5)
+        watch = StoreWatch(slow, Metrics(), interval=0.05, stale_after=0.3)
+        assert not await watch.refresh()  # gave up after 0.3 s
+        assert watch.read_wait == 0.6
+        assert await watch.refresh()  # waited up to 0.6 s: answered after 0.5
+        assert watch.ready()
+        assert 1.5 <= watch.read_wait < 2.0  # three times the last answer
+        slow.delay = 0.0
+        assert await watch.refresh()
+        assert watch.read_wait == 0.3  # a quick answer: back to stale_after
+    finally:
+        await backend.close()

@@ -24,7 +24,12 @@ async def _fill(path: Path) -> dict[str, str]:
         for name, key in (("A", "9"), ("B", "7"), ("C", "7")):
             body = {"order": name, "password": "hunter2"}
             msg = Message.new(
-                flow="orders", source="shop", event_type="order.created", body=body, key=key
+                flow="orders",
+                source="shop",
+                event_type="order.created",
+                body=body,
+                key=key,
+                correlation_id="INC-7" if key == "7" else None,
             )
             ids[name] = msg.id
             await backend.enqueue(msg)
@@ -72,6 +77,12 @@ def test_messages_list_filters(store: tuple[Path, dict[str, str]]) -> None:
     assert [m["id"] for m in json.loads(out)] == [ids["B"]]
     code, out, _ = invoke("messages", "list", "--store", str(path), "--key", "7", "--json")
     assert {m["id"] for m in json.loads(out)} == {ids["B"], ids["C"]}
+    code, out, _ = invoke(
+        "messages", "list", "--store", str(path), "--correlation", "INC-7", "--json"
+    )
+    assert code == 0
+    assert {m["id"] for m in json.loads(out)} == {ids["B"], ids["C"]}
+    assert {m["correlation_id"] for m in json.loads(out)} == {"INC-7"}
     code, out, _ = invoke("messages", "list", "--store", str(path), "--since", "1h")
     assert code == 0
     assert ids["A"] in out

@@ -184,6 +184,15 @@ def test_source_and_sources_together(tmp_path: Path) -> None:
     assert problem.message == "give either 'source' or 'sources', not both"
 
 
+def test_a_webhook_burst_without_a_rate_limit_is_refused(tmp_path: Path) -> None:
+    text = BASE.replace("connector: webhook", "connector: webhook\n    settings: {burst: 5}")
+    [problem] = problems(write(tmp_path, text))
+    assert (problem.path, problem.message) == (
+        "endpoints.shop.settings",
+        "burst sizes a rate limit: give rate_limit too, or leave burst out",
+    )
+
+
 def test_flow_without_targets(tmp_path: Path) -> None:
     path = write(tmp_path, BASE.split("    targets:")[0] + "    targets: []\n")
     [problem] = problems(path)

@@ -84,6 +84,7 @@ def find_messages(conn: sqlite3.Connection, q: MessageQuery) -> list[MessageSumm
         ("flow", q.flow),
         ("key", q.key),
         ("status", None if q.status is None else q.status.value),
+        ("correlation_id", q.correlation_id),
     ):
         if value is not None:
             clauses.append(f"{column} = ?")

@@ -7,6 +7,8 @@ the configured ones:
 - ``Idempotency-Key: <message id>:<destination>`` (the same on every redelivery, so a
   target that honours it applies a message once);
 - ``X-Crossdock-Message-Id``, ``X-Crossdock-Attempt`` (1 on the first attempt);
+- with ``settings.correlation_header``, the message's correlation id in that header (its
+  own id when it came without one);
 - ``User-Agent: crossdock/<version>`` and ``Content-Type: application/json`` unless
   configured otherwise;
 - the credentials of ``auth``.
@@ -110,6 +112,8 @@ class HttpSink:
         headers["Idempotency-Key"] = f"{message.id}:{delivery.destination}"
         headers["X-Crossdock-Message-Id"] = message.id
         headers["X-Crossdock-Attempt"] = str(message.attempt)
+        if self.settings.correlation_header is not None:
+            headers[self.settings.correlation_header] = message.correlation_id or message.id
         return headers
 
     def classify(self, answer: Answer) -> Receipt:
