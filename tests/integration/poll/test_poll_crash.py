@@ -81,7 +81,9 @@ async def test_killed_polls_lose_and_duplicate_nothing(tmp_path: Path) -> None:
     config = write_config(tmp_path, {"url": f"{desk.url}/token/tickets", **SETTINGS})
     seed = random.randrange(2**32)
     rng = random.Random(seed)
-    polls, failures = FORKSERVER.Value("i", 0), FORKSERVER.Value("i", 0)
+    # Plain shared integers, no lock: one child runs at a time, and a lock held by a child
+    # killed mid-increment would never be released (the next reader would wait forever).
+    polls, failures = FORKSERVER.RawValue("i", 0), FORKSERVER.RawValue("i", 0)
     try:
         for _ in range(KILLS):
             delay = rng.uniform(0.02, 0.3)
