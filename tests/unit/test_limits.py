@@ -26,6 +26,31 @@ def test_bucket_never_exceeds_its_rate(rate: float, burst: int, gaps: list[float
     assert granted <= burst + (clock.now - start) * rate + 1e-6
 
 
+@given(
+    st.floats(0.5, 500),
+    st.integers(1, 50),
+    st.integers(1, 4),
+    st.lists(st.tuples(st.floats(0, 2), st.integers(0, 3)), max_size=200),
+)
+def test_shares_of_a_bucket_keep_to_it_together(
+    rate: float, burst: int, workers: int, takes: list[tuple[float, int]]
+) -> None:
+    clock = FakeClock()
+    shares = [TokenBucket.shared(rate, burst, workers, clock) for _ in range(workers)]
+    start, granted = clock.now, 0
+    for gap, which in takes:
+        clock.now += gap
+        if shares[which % workers].take() == 0:
+            granted += 1
+    assert granted <= max(burst, workers) + (clock.now - start) * rate + 1e-6
+
+
+def test_a_share_is_an_even_part_of_rate_and_burst() -> None:
+    share = TokenBucket.shared(10, 6, 2)
+    assert (share.rate, share.burst) == (5, 3)
+    assert TokenBucket.shared(10, 1, 2).burst == 1  # at least one token at a time
+
+
 def test_bucket_wait_is_exact() -> None:
     clock = FakeClock()
     bucket = TokenBucket(rate=10, burst=1, clock=clock)

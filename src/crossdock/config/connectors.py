@@ -451,7 +451,10 @@ class HttpSettings(ConnectorSettings):
         "own id when it came without one), e.g. X-Correlation-ID; none: not sent.",
     )
     rate_limit: float | None = Field(
-        default=None, gt=0, description="Most requests per second on average; none: no limit."
+        default=None,
+        gt=0,
+        description="Most requests per second on average, for the whole hub (with --workers N "
+        "each worker takes an even share of it and of burst); none: no limit.",
     )
     burst: int = Field(
         default=1, ge=1, description="Most requests sent at once after a quiet spell (bucket size)."

@@ -29,6 +29,15 @@ class TokenBucket:
         self._tokens = self.burst
         self._at = self.clock()
 
+    @classmethod
+    def shared(
+        cls, rate: float, burst: float, workers: int, clock: Clock = time.monotonic
+    ) -> TokenBucket:
+        """One of ``workers`` processes' even share of a limit of ``rate`` per second with
+        bursts of ``burst``: together they keep to the limit (each takes at least one token
+        at a time, so a burst smaller than ``workers`` is exceeded up to ``workers``)."""
+        return cls(rate / workers, max(1.0, burst / workers), clock)
+
     def take(self) -> float:
         """Take one token. Returns 0 if granted, else the seconds to wait before asking again."""
         now = self.clock()

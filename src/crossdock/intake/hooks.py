@@ -92,7 +92,7 @@ def _bucket(settings: WebhookSettings, workers: int) -> TokenBucket | None:
     if settings.rate_limit is None:
         return None
     burst = settings.burst if settings.burst is not None else math.ceil(settings.rate_limit)
-    return TokenBucket(settings.rate_limit / workers, max(1.0, burst / workers))
+    return TokenBucket.shared(settings.rate_limit, burst, workers)
 
 
 def _lower(header: str | None) -> str | None:

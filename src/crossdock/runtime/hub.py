@@ -155,8 +155,8 @@ class Hub:
         rate = getattr(settings, "rate_limit", None)
         bucket = None
         if rate:
-            share = float(rate) / self.workers_total
-            bucket = TokenBucket(share, max(1.0, float(getattr(settings, "burst", 1) or 1)))
+            burst = float(getattr(settings, "burst", 1) or 1)
+            bucket = TokenBucket.shared(float(rate), burst, self.workers_total)
         breaker_settings = getattr(settings, "breaker", None)
         breaker = CircuitBreaker()
         pause_probe = 30.0
