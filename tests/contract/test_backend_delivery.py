@@ -204,3 +204,24 @@ async def test_retry_at_delays_the_delivery_and_its_lane_only(
     await backend.ack(again)
     after = await claim_one(backend)
     assert (after.message.id, after.message.attempt) == (a2.id, 1)
+
+
+async def test_keys_of_any_text_keep_their_lanes(backend: Backend, clock: FakeClock) -> None:
+    """Keys are matched as text wherever the store finds a lane (claims, acks, replays)."""
+    keys = ["a\nb", "tab\there", "\x01\x1f", 'quote"s', "ü€😀", "x" * 5000, "", " "]
+    first = [new_message(clock, key) for key in keys]
+    second = [new_message(clock, key) for key in keys]
+    for m in first + second:
+        await backend.enqueue(m)
+    got = await claim(backend, limit=len(keys) * 2)
+    assert sorted(ids(got)) == sorted(m.id for m in first)  # one per lane
+    await asyncio.gather(*(backend.ack(d) for d in got))
+    again = await claim(backend, limit=len(keys) * 2)
+    assert sorted(ids(again)) == sorted(m.id for m in second)  # each lane moved on
+    await asyncio.gather(*(backend.ack(d) for d in again))
+    assert counts(await stats_of(backend)) == (0, 0, 0, 0)
+
+
+def test_a_key_cannot_hold_a_nul_character(clock: FakeClock) -> None:
+    with pytest.raises(ValueError, match="NUL"):
+        new_message(clock, "a\x00b")

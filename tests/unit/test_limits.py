@@ -91,3 +91,25 @@ def test_success_resets_the_failure_count() -> None:
     b.success()
     b.failure()
     assert b.state is BreakerState.CLOSED
+
+
+@given(
+    st.floats(0.5, 500),
+    st.integers(1, 50),
+    st.lists(st.tuples(st.floats(0, 2), st.integers(1, 20), st.integers(0, 20)), max_size=100),
+)
+def test_taking_several_tokens_keeps_to_the_rate(
+    rate: float, burst: int, takes: list[tuple[float, int, int]]
+) -> None:
+    clock = FakeClock()
+    bucket = TokenBucket(rate, burst, clock)
+    start, used = clock.now, 0
+    for gap, wanted, unused in takes:
+        clock.now += gap
+        granted, wait = bucket.take_up_to(wanted)
+        assert 0 <= granted <= wanted
+        assert (granted == 0) == (wait > 0)
+        back = min(unused, granted)
+        bucket.give_back(back)
+        used += granted - back
+    assert used <= burst + (clock.now - start) * rate + 1e-6

@@ -34,7 +34,8 @@ class Message:
     """One record travelling from a source endpoint to the targets of a flow.
 
     - ``key`` is the ordering key: messages with the same key are delivered to each
-      destination in the order they were received.
+      destination in the order they were received. It cannot contain a NUL character
+      (stores match keys as text; sources refuse or replace one).
     - ``attempt`` counts deliveries of this message to its current destination:
       0 before the first claim, 1 on the first, and one more on each redelivery.
     - ``received_at`` is seconds since the Unix epoch (UTC).
@@ -68,6 +69,8 @@ class Message:
         received_at: float | None = None,
     ) -> Message:
         """A freshly received message; without a key it gets a lane of its own (its id)."""
+        if key is not None and "\x00" in key:
+            raise ValueError("a message key cannot contain a NUL character")
         message_id = new_message_id()
         return cls(
             id=message_id,

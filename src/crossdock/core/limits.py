@@ -38,11 +38,28 @@ class TokenBucket:
         at a time, so a burst smaller than ``workers`` is exceeded up to ``workers``)."""
         return cls(rate / workers, max(1.0, burst / workers), clock)
 
-    def take(self) -> float:
-        """Take one token. Returns 0 if granted, else the seconds to wait before asking again."""
+    def take_up_to(self, wanted: int) -> tuple[int, float]:
+        """Take as many of ``wanted`` tokens as there are now. Returns how many were
+        granted and, if none, the seconds to wait before asking again."""
+        self._refill()
+        granted = min(wanted, int(self._tokens))
+        if granted > 0:
+            self._tokens -= granted
+            return granted, 0.0
+        return 0, (1 - self._tokens) / self.rate
+
+    def give_back(self, tokens: int) -> None:
+        """Return tokens taken but not used."""
+        self._tokens = min(self.burst, self._tokens + tokens)
+
+    def _refill(self) -> None:
         now = self.clock()
         self._tokens = min(self.burst, self._tokens + (now - self._at) * self.rate)
         self._at = now
+
+    def take(self) -> float:
+        """Take one token. Returns 0 if granted, else the seconds to wait before asking again."""
+        self._refill()
         if self._tokens >= 1:
             self._tokens -= 1
             return 0.0

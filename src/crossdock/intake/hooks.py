@@ -139,6 +139,8 @@ def key_at(body: JSON, path: str) -> str:
         else:
             raise Refusal(422, "missing_key", f"the body has no value at {path}")
     if isinstance(node, str):
+        if "\x00" in node:
+            raise Refusal(422, "invalid_key", f"the value at {path} contains a NUL character")
         return node
     if isinstance(node, int | float) and not isinstance(node, bool):
         return str(node)

@@ -1,18 +1,20 @@
 """Delivery workers: one per target endpoint, applying its deliveries through its sink.
 
 A worker claims only as many deliveries as it has free slots (the endpoint's
-concurrency), waits for the endpoint's rate limit before each attempt, and consults the
+concurrency) and rate-limit tokens (taken before the claim, so no lease runs out while a
+delivery waits for the rate limit), and consults the
 endpoint's circuit breaker: while the breaker is open it claims nothing, so no attempts
 are spent on a target that is down; when the cool-down ends one probe goes through.
 A 401/403 pauses the endpoint: the delivery is given back untried, an alert is logged,
-and one probe is tried after ``pause_probe`` seconds.
+and one probe is tried after ``pause_probe`` seconds. A delivery claimed for more than
+its route's ``max_attempts`` (earlier leases expired without an outcome, e.g. workers
+killed mid-delivery) is parked untried, so a message can never be retried without end.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import os
 import time
 from typing import Any
@@ -82,6 +84,8 @@ class DeliveryWorker:
             except CrossdockError as exc:
                 log.warning("claim failed", endpoint=self.endpoint, error=str(exc))
                 batch = []
+            if self._bucket is not None and len(batch) < limit:
+                self._bucket.give_back(limit - len(batch))
             if not batch:
                 await self._idle(self._idle_wait)
                 continue
@@ -100,7 +104,19 @@ class DeliveryWorker:
                 await asyncio.wait(pending)
 
     async def _capacity(self) -> int:
-        """How many deliveries to claim now (0: waited instead, ask again)."""
+        """How many deliveries to claim now (0: waited instead, ask again). With a rate
+        limit, their tokens are taken first: a claimed delivery never waits for one while
+        its lease runs."""
+        wanted = await self._wanted()
+        if wanted == 0 or self._bucket is None:
+            return wanted
+        granted, wait = self._bucket.take_up_to(wanted)
+        if granted == 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), wait)
+        return granted
+
+    async def _wanted(self) -> int:
         free = self._concurrency - len(self._tasks)
         if free <= 0:
             await self._wait_for_a_task()
@@ -143,7 +159,15 @@ class DeliveryWorker:
                 error = f"flow {delivery.message.flow!r} has no target {self.endpoint!r}"
                 await self._park(delivery, None, "UnknownRoute", error, hold_lane=True)
                 return
-            await self._throttle()
+            attempt, most = delivery.message.attempt, route.retry.max_attempts
+            if attempt > most:  # the outcomes of earlier attempts were never recorded
+                error = (
+                    f"attempt {attempt} of at most {most}: the earlier attempts' outcomes were"
+                    " never recorded (their leases expired: a worker stopped or could not"
+                    " record them)"
+                )
+                await self._park(delivery, route, "AttemptsExhausted", error, route.hold_lane)
+                return
             await self._deliver(delivery, route)
         except asyncio.CancelledError:
             with contextlib.suppress(CrossdockError):
@@ -153,15 +177,6 @@ class DeliveryWorker:
             log.info("lease lost", endpoint=self.endpoint, message_id=delivery.message.id)
         except CrossdockError as exc:  # the store: the lease expires and it comes back
             log.warning("outcome not recorded", message_id=delivery.message.id, error=str(exc))
-
-    async def _throttle(self) -> None:
-        if self._bucket is None:
-            return
-        for _ in itertools.count():
-            wait = self._bucket.take()
-            if wait <= 0:
-                return
-            await asyncio.sleep(wait)
 
     async def _deliver(self, delivery: Delivery, route: Route) -> None:
         started = time.monotonic()

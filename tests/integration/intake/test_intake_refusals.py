@@ -285,6 +285,7 @@ async def test_json_subtypes_are_json(intake: Intake) -> None:
         (b'{"order": {"id": null, "lines": [{"sku": "a"}]}}', "invalid_key", "null"),
         (b'{"order": {"id": true, "lines": [{"sku": "a"}]}}', "invalid_key", "bool"),
         (b'{"order": {"id": [1], "lines": [{"sku": "a"}]}}', "invalid_key", "list"),
+        (b'{"order": {"id": "a\\u0000b", "lines": [{"sku": "a"}]}}', "invalid_key", "NUL"),
         (b'[{"order": {"id": 1}}]', "missing_key", "order.id"),
         (b'"just a string"', "missing_key", "order.id"),
     ],

@@ -197,7 +197,8 @@ def _key_text(record: JSON, path: tuple[str, ...] | None) -> str | None:
     value = get_path(record, path)
     if value is MISSING or isinstance(value, bool) or not isinstance(value, str | int | float):
         return None
-    return str(value)
+    # A key cannot hold NUL (see Message); the same record keeps the same key.
+    return str(value).replace("\x00", "\ufffd")
 
 
 def build_messages(

@@ -1,0 +1,128 @@
+"""The delivery worker on a real store: attempts whose outcome was never recorded, and
+rate limits that never let a lease run out."""
+
+from __future__ import annotations
+
+import asyncio
+import textwrap
+import time
+from collections import Counter
+from pathlib import Path
+
+from crossdock.bus import MessageStatus, SqliteBackend, Step
+from crossdock.bus.base import Delivery, store_routed
+from crossdock.config import load_config
+from crossdock.connectors.base import Receipt
+from crossdock.core.envelope import Message
+from crossdock.core.limits import CircuitBreaker, TokenBucket
+from crossdock.runtime.delivery import DeliveryWorker
+from crossdock.runtime.plan import Plan
+from crossdock.runtime.processor import Processor
+
+CONFIG = """
+version: 1
+endpoints:
+  shop: {connector: webhook}
+  erp: {connector: http, settings: {base_url: "http://127.0.0.1:9"}}
+flows:
+  orders:
+    source: shop
+    key: id
+    targets:
+      - endpoint: erp
+        lease: 1s
+        retry: {max_attempts: 2}
+"""
+
+
+class Recorder:
+    """A sink that answers 200 at once and records when each message came."""
+
+    def __init__(self) -> None:
+        self.got: list[tuple[str, float]] = []
+
+    async def open(self) -> None:
+        pass
+
+    async def close(self) -> None:
+        pass
+
+    async def deliver(self, delivery: Delivery) -> Receipt:
+        self.got.append((delivery.message.id, time.monotonic()))
+        return Receipt(status=200)
+
+
+async def _setup(tmp_path: Path) -> tuple[Plan, SqliteBackend, Processor]:
+    (tmp_path / "c.yaml").write_text(textwrap.dedent(CONFIG))
+    plan = Plan.from_config(load_config(tmp_path / "c.yaml"))
+    backend = await SqliteBackend.open(tmp_path / "s.db")
+    return plan, backend, Processor(backend, plan)
+
+
+async def _send(backend: SqliteBackend, processor: Processor, keys: list[str]) -> list[str]:
+    messages = [
+        Message.new(flow="orders", source="shop", event_type="o", body={"id": k}, key=k)
+        for k in keys
+    ]
+    await store_routed(backend, messages, processor)
+    return [m.id for m in messages]
+
+
+async def _run(worker: DeliveryWorker, until: float) -> None:
+    task = asyncio.create_task(worker.run())
+    await asyncio.sleep(until)
+    worker.stop()
+    await task
+
+
+async def test_a_delivery_whose_attempts_were_never_recorded_is_parked_untried(
+    tmp_path: Path,
+) -> None:
+    plan, backend, processor = await _setup(tmp_path)
+    try:
+        [message_id] = await _send(backend, processor, ["k1"])
+        for _ in range(2):  # two workers take it and die before recording anything
+            [taken] = await backend.claim("erp", worker="dead", lease_seconds=0.01)
+            await asyncio.sleep(0.02)
+        sink = Recorder()
+        worker = DeliveryWorker(
+            backend, plan, "erp", sink, concurrency=4, breaker=CircuitBreaker(), idle_wait=0.05
+        )
+        await _run(worker, 0.5)
+
+        assert sink.got == []  # not sent a third time
+        journey = await backend.journey(message_id)
+        assert journey is not None
+        assert journey.summary.status is MessageStatus.PARKED
+        parked = [e for e in journey.entries if e.step is Step.PARKED]
+        assert parked[-1].detail["error_class"] == "AttemptsExhausted"
+        assert "attempt 3 of at most 2" in str(parked[-1].detail["error"])
+        assert taken.message.attempt == 2
+    finally:
+        await backend.close()
+
+
+async def test_a_rate_limited_delivery_never_waits_out_its_lease(tmp_path: Path) -> None:
+    """12 deliveries at 6/s take 2 s, twice the 1 s lease, with 8 slots free at once: each
+    is sent once, and no faster than the limit."""
+    plan, backend, processor = await _setup(tmp_path)
+    try:
+        ids = await _send(backend, processor, [f"k{n}" for n in range(12)])
+        sink = Recorder()
+        worker = DeliveryWorker(
+            backend,
+            plan,
+            "erp",
+            sink,
+            concurrency=8,
+            breaker=CircuitBreaker(),
+            bucket=TokenBucket(6, 1),
+            idle_wait=0.05,
+        )
+        await _run(worker, 3.0)
+
+        assert Counter(m for m, _ in sink.got) == Counter(ids)  # each once, none again
+        times = sorted(at for _, at in sink.got)
+        assert times[-1] - times[0] >= 11 / 6 - 0.05
+    finally:
+        await backend.close()
