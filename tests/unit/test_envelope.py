@@ -60,7 +60,7 @@ def test_dict_round_trip_exactly(m: Message) -> None:
     assert exactly(back) == exactly(m)
 
 
-# A key holds no NUL (see the test below).
+# A key holds no NUL: Message.new refuses one (tests/contract/test_backend_delivery.py).
 KEYS = st.text(st.characters(codec="utf-8", exclude_characters="\x00"))
 
 
