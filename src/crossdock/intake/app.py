@@ -171,6 +171,11 @@ class IntakeApp:
     async def _respond(self, scope: Scope, receive: Receive) -> Response | None:
         """The answer to one request; None when the client left before it was read."""
         path: str = scope["path"]
+        raw_path: bytes | None = scope.get("raw_path")
+        if raw_path is not None and raw_path.decode("latin-1") != path:
+            # percent-encoded: routes match only as written, so that a proxy's path rules
+            # in front of the hub (e.g. deny /hooks/internal) cannot be walked around
+            return Refusal(404, "not_found", "no such resource").response()
         endpoint = path[len(_HOOKS) :] if path.startswith(_HOOKS) else None
         try:
             if endpoint is not None:
@@ -214,8 +219,8 @@ class IntakeApp:
     async def _get(self, path: str, method: str) -> Response:
         if path not in _GET_ROUTES:
             raise Refusal(404, "not_found", "no such resource")
-        if method != "GET":
-            raise Refusal(405, "method_not_allowed", "use GET", ("Allow", "GET"))
+        if method not in ("GET", "HEAD"):  # the server leaves out the body for HEAD
+            raise Refusal(405, "method_not_allowed", "use GET", ("Allow", "GET, HEAD"))
         if path == "/healthz":
             return json_response(200, {"status": "ok"})
         if path == "/metrics":

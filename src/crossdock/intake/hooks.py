@@ -223,8 +223,19 @@ class Hooks:
 
     async def _read(self, plan: HookPlan, headers: Mapping[str, str], receive: Receive) -> bytes:
         too_large = Refusal(
-            413, "payload_too_large", f"the body is larger than {plan.max_body} bytes"
+            413,
+            "payload_too_large",
+            f"the body is larger than {plan.max_body} bytes",
+            ("Connection", "close"),  # the rest of the body is not read: hang up
         )
+        coding = headers.get("transfer-encoding")
+        if coding is not None and coding.lower() != "chunked":
+            raise Refusal(501, "not_implemented", f"transfer coding {coding!r} is not supported")
+        coding = headers.get("content-encoding")
+        if coding is not None and coding.lower() not in ("", "identity"):
+            raise Refusal(
+                415, "unsupported_media_type", f"content coding {coding!r} is not accepted"
+            )
         declared = headers.get("content-length")
         if declared is not None:
             digits = declared.strip()

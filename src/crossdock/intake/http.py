@@ -77,12 +77,15 @@ async def send_response(send: Send, response: Response) -> None:
 
 
 def request_headers(scope: Scope) -> dict[str, str]:
-    """Lowercase name -> value (Latin-1 decoded, so the bytes as sent); first one wins."""
+    """Lowercase name -> value (Latin-1 decoded, so the bytes as sent), without the
+    spaces and tabs around it; a repeated header's values joined by ", " (RFC 9110 5.3),
+    so a second signature, content type or key never goes unseen."""
     headers: dict[str, str] = {}
     for raw_name, raw_value in scope["headers"]:
         name = raw_name.decode("latin-1").lower()
-        if name not in headers:
-            headers[name] = raw_value.decode("latin-1")
+        value = raw_value.decode("latin-1").strip(" \t")
+        earlier = headers.get(name)
+        headers[name] = value if earlier is None else f"{earlier}, {value}"
     return headers
 
 

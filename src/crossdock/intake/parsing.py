@@ -210,6 +210,11 @@ def _element_value(element: Element) -> JSON:
     if not element.attrib and len(element) == 0:
         return text or None
     value: dict[str, JSON] = {f"@{_local(k)}": v for k, v in element.attrib.items()}
+    if len(value) < len(element.attrib):
+        raise MalformedBody(
+            f"element {_local(element.tag)!r} has two attributes of the same name in"
+            " different namespaces (namespaces are dropped)"
+        )
     for child in element:
         name, child_value = _local(child.tag), _element_value(child)
         earlier = value.get(name, _ABSENT)

@@ -13,7 +13,7 @@ A connector plugs its system's scheme in before the configuration is loaded::
 
     register_signature_scheme("acme", verify_acme)
 
-``headers`` maps lowercase names to values (the first one, if repeated), ``secrets``
+``headers`` maps lowercase names to values (trimmed; a repeated one's joined by ", "), ``secrets``
 are the configured secrets as UTF-8 bytes, ``now`` is epoch seconds, and ``options``
 carries the endpoint's ``signature_header`` and ``tolerance``.
 """

@@ -171,7 +171,7 @@ async def test_other_methods_and_paths(intake: Intake) -> None:
     reply = await intake.request("GET", "/hooks/shop")
     assert (reply.status, reply.headers["Allow"]) == (405, "POST")
     reply = await intake.request("POST", "/healthz")
-    assert (reply.status, reply.headers["Allow"]) == (405, "GET")
+    assert (reply.status, reply.headers["Allow"]) == (405, "GET, HEAD")
     assert (await intake.request("GET", "/")).status == 404
     assert (await intake.request("GET", "/hooks")).status == 404
 

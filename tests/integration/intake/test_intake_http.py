@@ -1,0 +1,165 @@
+"""HTTP details a hostile or sloppy sender tries: encoded paths, repeated and padded
+headers, content and transfer codings, HEAD, and what an early refusal does to the
+connection. Raw requests over loopback; nothing refused is stored."""
+
+from __future__ import annotations
+
+import asyncio
+
+import orjson
+import pytest
+from intake_kit import SECRETS, Intake
+
+from crossdock.intake import sign_sha256
+
+ORDER = b'{"order": {"id": 1, "lines": [{"sku": "a"}]}}'
+SIGNED = orjson.dumps({"id": "T-1"})
+
+
+async def exchange(intake: Intake, request: bytes) -> tuple[int, dict[bytes, bytes], bytes]:
+    """Send one hand-made request; its status, headers (lowercase names) and body (none
+    for HEAD, whatever its length says)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", intake.port)
+    try:
+        writer.write(request)
+        await writer.drain()
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+        status_line, *lines = head.decode("latin-1").split("\r\n")
+        headers = {}
+        for line in filter(None, lines):
+            name, _, value = line.partition(":")
+            headers[name.strip().lower().encode()] = value.strip().encode()
+        length = int(headers.get(b"content-length", b"0"))
+        if request.startswith(b"HEAD ") or not length:
+            return int(status_line.split()[1]), headers, b""
+        body = await asyncio.wait_for(reader.readexactly(length), 5)
+        return int(status_line.split()[1]), headers, body
+    finally:
+        writer.close()
+
+
+def post(path: str, body: bytes, *headers: str) -> bytes:
+    head = [f"POST {path} HTTP/1.1", "Host: x", f"Content-Length: {len(body)}", *headers]
+    return ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body
+
+
+@pytest.mark.parametrize(
+    "path", ["/hooks%2Fshop", "/hooks%2fshop", "/%68ooks/shop", "/hooks/%73hop", "/hooks/sho%70"]
+)
+async def test_percent_encoded_routes_are_not_found(intake: Intake, path: str) -> None:
+    status, _, body = await exchange(intake, post(path, ORDER, "Content-Type: application/json"))
+    assert (status, orjson.loads(body)["error"]) == (404, "not_found")
+    assert await intake.stored() == []
+
+
+async def test_a_second_signature_header_is_not_ignored(intake: Intake) -> None:
+    good = sign_sha256(SECRETS["NEW"].encode(), SIGNED)
+    typ = "Content-Type: application/json"
+    for first, second in ((good, "garbage"), ("garbage", good)):
+        request = post(
+            "/hooks/signed", SIGNED, typ, f"X-Signature: {first}", f"X-Signature: {second}"
+        )
+        status, _, _ = await exchange(intake, request)
+        assert status == 401, (first, second)
+    status, _, _ = await exchange(
+        intake, post("/hooks/signed", SIGNED, typ, f"X-Signature: {good}")
+    )
+    assert status == 202
+
+
+async def test_two_content_types_are_not_resolved_by_order(intake: Intake) -> None:
+    request = post(
+        "/hooks/shop",
+        ORDER,
+        "Content-Type: application/x-www-form-urlencoded",
+        "Content-Type: application/json",
+    )
+    status, _, body = await exchange(intake, request)
+    assert (status, orjson.loads(body)["error"]) == (415, "unsupported_media_type")
+    assert await intake.stored() == []
+
+
+async def test_spaces_around_an_idempotency_key_are_not_part_of_it(intake: Intake) -> None:
+    ids = set()
+    for key in ("k3", "k3 ", "k3\t", " k3"):
+        request = post(
+            "/hooks/shop", ORDER, "Content-Type: application/json", f"Idempotency-Key: {key}"
+        )
+        status, _, body = await exchange(intake, request)
+        assert status == 202
+        ids.add(tuple(orjson.loads(body)["ids"]))
+    assert len(ids) == 1
+
+
+@pytest.mark.parametrize("coding", ["gzip", "br", "deflate, gzip"])
+async def test_content_codings_are_refused(intake: Intake, coding: str) -> None:
+    request = post(
+        "/hooks/shop", ORDER, "Content-Type: application/json", f"Content-Encoding: {coding}"
+    )
+    status, _, body = await exchange(intake, request)
+    assert (status, orjson.loads(body)["error"]) == (415, "unsupported_media_type")
+    assert coding in orjson.loads(body)["detail"]
+    assert await intake.stored() == []
+
+
+async def test_identity_content_coding_is_plain(intake: Intake) -> None:
+    request = post(
+        "/hooks/shop", ORDER, "Content-Type: application/json", "Content-Encoding: identity"
+    )
+    status, _, _ = await exchange(intake, request)
+    assert status == 202
+
+
+async def test_transfer_codings_other_than_chunked_are_refused(intake: Intake) -> None:
+    chunked = b"%x\r\n%s\r\n0\r\n\r\n" % (len(ORDER), ORDER)
+    head = (
+        b"POST /hooks/shop HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Transfer-Encoding: gzip, chunked\r\n\r\n"
+    )
+    status, _, body = await exchange(intake, head + chunked)
+    assert (status, orjson.loads(body)["error"]) == (501, "not_implemented")
+    assert await intake.stored() == []
+
+
+async def test_an_early_413_closes_the_connection(intake: Intake) -> None:
+    head = (
+        b"POST /hooks/shop HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Content-Length: 100000\r\n\r\n"
+    )
+    reader, writer = await asyncio.open_connection("127.0.0.1", intake.port)
+    try:
+        writer.write(head)
+        await writer.drain()
+        answer = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+        assert answer.startswith(b"HTTP/1.1 413 ")
+        assert b"connection: close" in answer.lower()
+        rest = await asyncio.wait_for(reader.read(), 5)  # the body, then the hang-up
+        assert b"payload_too_large" in rest
+    finally:
+        writer.close()
+
+
+@pytest.mark.parametrize("path", ["/healthz", "/metrics"])
+async def test_head_works_where_get_does(intake: Intake, path: str) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", intake.port)
+    try:
+        writer.write(f"HEAD {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        writer.write(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        await writer.drain()
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+        assert head.startswith(b"HTTP/1.1 200 ")
+        # no body after HEAD's headers: the next bytes are the next answer's
+        following = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+        assert following.startswith(b"HTTP/1.1 200 ")
+    finally:
+        writer.close()
+
+
+async def test_xml_attributes_that_meet_once_namespaces_go_are_refused(intake: Intake) -> None:
+    xml = b'<order xmlns:p="urn:p" xmlns:q="urn:q" p:id="1" q:id="2"/>'
+    status, _, body = await exchange(
+        intake, post("/hooks/shop", xml, "Content-Type: application/xml")
+    )
+    assert (status, orjson.loads(body)["error"]) == (400, "malformed_body")
+    assert "same name" in orjson.loads(body)["detail"]
+    assert await intake.stored() == []
