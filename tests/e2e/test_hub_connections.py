@@ -22,8 +22,12 @@ async def test_requests_beyond_max_connections_are_answered_503(
     try:
         await asyncio.sleep(0.3)
         async with aiohttp.ClientSession() as session:
-            status, _ = await post_hook(session, hub.url, "feed", {"n": 1})
-            assert status == 503
+            async with session.post(f"{hub.url}/hooks/feed", json={"n": 1}) as reply:
+                assert reply.status == 503
+                assert reply.headers["Retry-After"] == "5"  # server.retry_after's default
+                assert (await reply.json())["error"] == "too_busy"
+            async with session.get(f"{hub.url}/healthz") as reply:
+                assert reply.status == 200  # probes are answered even then
             for _, writer in idle:
                 writer.close()
             idle = []

@@ -120,7 +120,15 @@ class ServerSettings(ConfigModel):
         default=2048,
         ge=1,
         description="Most client connections open (and requests in progress) at once; "
-        "beyond it, new requests are answered 503.",
+        "beyond it, new requests are answered 503 with Retry-After (health, readiness and "
+        "metrics are still answered).",
+    )
+    max_header_bytes: int = Field(
+        default=32_768,
+        ge=1024,
+        le=1_048_576,
+        description="Largest request line and headers of a request, in bytes; a larger one "
+        "is answered 431 and the connection closed, without reading further.",
     )
 
 

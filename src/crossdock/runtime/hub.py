@@ -26,6 +26,7 @@ from crossdock.connectors.base import Sink
 from crossdock.core.errors import CrossdockError
 from crossdock.core.limits import CircuitBreaker, TokenBucket
 from crossdock.intake import create_intake_app
+from crossdock.intake.server import uvicorn_config
 from crossdock.observability.metrics import Metrics
 from crossdock.runtime.delivery import DeliveryWorker
 from crossdock.runtime.observe import MetricsObserver
@@ -102,7 +103,7 @@ class Hub:
             router=processor,
             workers=self.workers_total,
         )
-        server = _Server(self._server_config(app))
+        server = _Server(uvicorn_config(app, self.config.server))
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.stop)
@@ -177,24 +178,6 @@ class Hub:
             bucket=bucket,
             pause_probe=pause_probe,
             observer=MetricsObserver(self.metrics),
-        )
-
-    def _server_config(self, app: object) -> uvicorn.Config:
-        server = self.config.server
-        return uvicorn.Config(
-            app,  # type: ignore[arg-type]
-            host=server.host,
-            port=server.port,
-            lifespan="off",
-            log_config=None,
-            access_log=False,
-            loop="none",
-            http="httptools",
-            # The hub uses no client address (nothing to take from X-Forwarded-For) and
-            # names no server: less work per request.
-            proxy_headers=False,
-            server_header=False,
-            limit_concurrency=server.max_connections,
         )
 
     async def _housekeeping(self, backend: Backend) -> None:

@@ -18,6 +18,7 @@ from crossdock.bus.base import MessageSummary
 from crossdock.config import Config, load_config
 from crossdock.core.envelope import Message
 from crossdock.intake import IntakeApp, create_intake_app
+from crossdock.intake.server import uvicorn_config
 from crossdock.observability import Metrics
 
 SECRETS = {
@@ -144,9 +145,7 @@ async def serve(config: Config, store: Path, **backend_options: Any) -> AsyncIte
     backend = await SqliteBackend.open(store, **backend_options)
     metrics = Metrics()
     app = create_intake_app(config, backend, metrics=metrics)
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=0, lifespan="off", log_level="warning")
-    )
+    server = uvicorn.Server(uvicorn_config(app, config.server, port=0))  # as the hub serves
     task = asyncio.create_task(server.serve())
     try:
         await wait_for(lambda: _started(server, task), what="uvicorn to start")

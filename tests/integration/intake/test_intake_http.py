@@ -5,6 +5,7 @@ connection. Raw requests over loopback; nothing refused is stored."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import orjson
 import pytest
@@ -163,3 +164,46 @@ async def test_xml_attributes_that_meet_once_namespaces_go_are_refused(intake: I
     assert (status, orjson.loads(body)["error"]) == (400, "malformed_body")
     assert "same name" in orjson.loads(body)["detail"]
     assert await intake.stored() == []
+
+
+async def test_headers_over_the_limit_are_refused_without_reading_on(intake: Intake) -> None:
+    """32 KiB by default: a header that never ends is answered 431 as soon as it passes
+    the limit (the hub keeps none of it), and the hub ends its side of the connection."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", intake.port)
+    answer = asyncio.create_task(reader.read())  # until the hub's end of stream
+    try:
+        writer.write(b"POST /hooks/shop HTTP/1.1\r\nHost: x\r\nX-Big: ")
+        sent = 0
+        with contextlib.suppress(ConnectionError):
+            while sent < 5_000_000 and not answer.done():
+                writer.write(b"a" * 16384)
+                await writer.drain()
+                sent += 16384
+                await asyncio.sleep(0.001)
+        got = await asyncio.wait_for(answer, 5)
+    finally:
+        writer.close()
+    assert got.startswith(b"HTTP/1.1 431 "), got[:100]
+    assert b'"error":"header_too_large"' in got
+    assert sent < 1_000_000  # the answer came long before
+    assert await intake.stored() == []
+
+
+async def test_many_small_headers_count_too(intake: Intake) -> None:
+    many = "".join(f"X-H{n}: v\r\n" for n in range(5000))  # ~55 KB in all
+    request = f"POST /hooks/shop HTTP/1.1\r\nHost: x\r\n{many}Content-Length: 2\r\n\r\n{{}}"
+    status, headers, body = await exchange(intake, request.encode())
+    assert (status, orjson.loads(body)["error"]) == (431, "header_too_large")
+    assert headers[b"connection"] == b"close"
+
+
+async def test_headers_within_the_limit_are_fine(intake: Intake) -> None:
+    request = post("/hooks/shop", ORDER, "Content-Type: application/json", "X-Pad: " + "p" * 20_000)
+    status, _, _ = await exchange(intake, request)
+    assert status == 202
+
+
+async def test_a_request_that_is_not_http_gets_the_json_error_body(intake: Intake) -> None:
+    status, headers, body = await exchange(intake, b"POST /hooks/shop HTTP/1.1\r\nHost x\r\n\r\n")
+    assert (status, orjson.loads(body)["error"]) == (400, "bad_request")
+    assert headers[b"content-type"] == b"application/json"

@@ -1,0 +1,196 @@
+"""The HTTP protocol the hub serves the intake with: uvicorn's httptools protocol, bounded.
+
+- A request line and headers larger than ``max_header_bytes`` are answered 431 and the
+  connection is closed, without reading further: a sender cannot make the hub hold an
+  endless header (the parser would keep it all in memory).
+- Beyond ``max_connections`` open connections, or as many requests in progress, a
+  request is answered 503 ``too_busy`` with ``Retry-After`` and the connection closed;
+  ``/healthz``, ``/readyz`` and ``/metrics`` are still answered, so probes do not take
+  a busy hub for a dead one.
+- A request the parser cannot read is answered 400 with the intake's JSON error body.
+
+All three answers have the body ``{"error": ..., "detail": ...}`` of every refusal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, ClassVar
+
+import httptools
+import orjson
+import uvicorn
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from crossdock.config import ServerSettings
+from crossdock.intake.http import ASGIApp, Receive, Scope, Send
+
+__all__ = ["IntakeProtocol", "intake_protocol", "uvicorn_config"]
+
+_PROBES = frozenset({b"/healthz", b"/readyz", b"/metrics"})
+_HANG_UP_AFTER = 1.0  # seconds between a refusal the parser could not get past and closing
+_REASONS = {
+    400: b"Bad Request",
+    431: b"Request Header Fields Too Large",
+    503: b"Service Unavailable",
+}
+
+
+def _answer(status: int, error: str, detail: str, *extra: tuple[bytes, bytes]) -> bytes:
+    body = orjson.dumps({"error": error, "detail": detail})
+    head = [
+        b"HTTP/1.1 %d %s" % (status, _REASONS[status]),
+        b"content-type: application/json",
+        b"content-length: %d" % len(body),
+        b"connection: close",
+        *(name + b": " + value for name, value in extra),
+    ]
+    return b"\r\n".join(head) + b"\r\n\r\n" + body
+
+
+class IntakeProtocol(HttpToolsProtocol):
+    """See the module docstring; `intake_protocol` sets the limits."""
+
+    max_header_bytes: ClassVar[int] = 32_768
+    max_connections: ClassVar[int] = 2048
+    retry_after: ClassVar[int] = 5
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._in_head = True  # the next bytes belong to a request line or headers
+        self._head_bytes = 0  # received while in the head (a head that has not ended)
+        self._head_size = 0  # of the head being parsed: its URL, names and values
+        self._hanging_up = False
+
+    def data_received(self, data: bytes) -> None:
+        if self._hanging_up:
+            return  # read and dropped, so that the client gets the answer (see _refuse)
+        counted = self._in_head
+        if counted:
+            self._head_bytes += len(data)
+        super().data_received(data)
+        # Still in the head after all of it: every byte counted is part of the head.
+        over = counted and self._in_head and self._head_bytes > self.max_header_bytes
+        if over and not self.transport.is_closing():
+            limit = self.max_header_bytes
+            detail = f"the request line and headers are larger than {limit} bytes"
+            self._refuse(_answer(431, "header_too_large", detail))
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._in_head = True
+        self._head_size = 0
+
+    def on_url(self, url: bytes) -> None:
+        super().on_url(url)
+        self._head_size += len(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        super().on_header(name, value)
+        self._head_size += len(name) + len(value) + 4  # ": " and CRLF
+
+    def on_headers_complete(self) -> None:
+        self._in_head = False
+        self._head_bytes = 0
+        if self._head_size > self.max_header_bytes:  # it came whole, in one read
+            self._answer_with(self._header_too_large)
+        elif self._busy() and httptools.parse_url(self.url).path not in _PROBES:
+            self._answer_with(self._too_busy)
+        else:
+            super().on_headers_complete()
+
+    def _answer_with(self, app: Any) -> None:
+        """Handle the request with ``app`` instead of the intake."""
+        intake = self.app
+        self.app = app
+        try:
+            super().on_headers_complete()
+        finally:
+            self.app = intake
+
+    def on_message_complete(self) -> None:
+        super().on_message_complete()
+        self._in_head = True
+        self._head_bytes = 0
+
+    def send_400_response(self, msg: str) -> None:
+        self._refuse(_answer(400, "bad_request", "the request is not valid HTTP/1.1"))
+
+    def _busy(self) -> bool:
+        limit = self.max_connections
+        return len(self.connections) > limit or len(self.tasks) >= limit
+
+    def _refuse(self, answer: bytes) -> None:
+        """Answer, stop reading requests, and hang up a second later. Closing at once
+        with the client's bytes unread would reset the connection, and the client could
+        lose the answer; meanwhile what it still sends is dropped as it comes."""
+        self._hanging_up = True
+        self.transport.write(answer)
+        if self.transport.can_write_eof():
+            self.transport.write_eof()
+        asyncio.get_running_loop().call_later(_HANG_UP_AFTER, self.transport.close)
+
+    async def _header_too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
+        limit = self.max_header_bytes
+        detail = f"the request line and headers are larger than {limit} bytes"
+        await _send_refusal(send, 431, "header_too_large", detail)
+
+    async def _too_busy(self, scope: Scope, receive: Receive, send: Send) -> None:
+        detail = f"more than {self.max_connections} connections or requests at once; retry later"
+        retry = (b"retry-after", b"%d" % self.retry_after)
+        await _send_refusal(send, 503, "too_busy", detail, retry)
+
+
+async def _send_refusal(
+    send: Send, status: int, error: str, detail: str, *extra: tuple[bytes, bytes]
+) -> None:
+    """A refusal through ASGI; the connection is closed after it (the body is not read)."""
+    body = orjson.dumps({"error": error, "detail": detail})
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", b"%d" % len(body)),
+        (b"connection", b"close"),
+        *extra,
+    ]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def intake_protocol(
+    *, max_header_bytes: int, max_connections: int, retry_after: int
+) -> type[IntakeProtocol]:
+    """`IntakeProtocol` with these limits (uvicorn's ``http=`` setting)."""
+
+    class Configured(IntakeProtocol):
+        pass
+
+    Configured.max_header_bytes = max_header_bytes
+    Configured.max_connections = max_connections
+    Configured.retry_after = retry_after
+    return Configured
+
+
+def uvicorn_config(
+    app: ASGIApp, server: ServerSettings, *, port: int | None = None
+) -> uvicorn.Config:
+    """How the hub serves ``app``: on ``server``'s host and port (or ``port``: 0 for any
+    free one), with `IntakeProtocol` and its limits, no lifespan (the hub starts and stops
+    the intake itself), no event loop set-up and no logging of its own."""
+    return uvicorn.Config(
+        app,
+        host=server.host,
+        port=server.port if port is None else port,
+        lifespan="off",
+        log_config=None,
+        access_log=False,
+        loop="none",
+        http=intake_protocol(
+            max_header_bytes=server.max_header_bytes,
+            max_connections=server.max_connections,
+            retry_after=server.retry_after,
+        ),
+        # The hub uses no client address (nothing to take from X-Forwarded-For) and
+        # names no server: less work per request.
+        proxy_headers=False,
+        server_header=False,
+    )
