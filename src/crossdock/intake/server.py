@@ -59,13 +59,15 @@ class IntakeProtocol(HttpToolsProtocol):
         super().__init__(*args, **kwargs)
         self._in_head = True  # the next bytes belong to a request line or headers
         self._head_bytes = 0  # received while in the head (a head that has not ended)
-        self._head_size = 0  # of the head being parsed: its URL, names and values
+        self._chunk = 0  # bytes in the read being parsed
+        self._counted = False  # whether they are in _head_bytes
         self._hanging_up = False
 
     def data_received(self, data: bytes) -> None:
         if self._hanging_up:
             return  # read and dropped, so that the client gets the answer (see _refuse)
-        counted = self._in_head
+        counted = self._counted = self._in_head
+        self._chunk = len(data)
         if counted:
             self._head_bytes += len(data)
         super().data_received(data)
@@ -79,25 +81,23 @@ class IntakeProtocol(HttpToolsProtocol):
     def on_message_begin(self) -> None:
         super().on_message_begin()
         self._in_head = True
-        self._head_size = 0
-
-    def on_url(self, url: bytes) -> None:
-        super().on_url(url)
-        self._head_size += len(url)
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        super().on_header(name, value)
-        self._head_size += len(name) + len(value) + 4  # ": " and CRLF
 
     def on_headers_complete(self) -> None:
         self._in_head = False
+        # The head is no larger than what came while in it (or than this read, if it
+        # began mid-read): only a head that may be too large is measured.
+        bound = self._head_bytes if self._counted else self._chunk
         self._head_bytes = 0
-        if self._head_size > self.max_header_bytes:  # it came whole, in one read
+        if bound > self.max_header_bytes and self._head_size() > self.max_header_bytes:
             self._answer_with(self._header_too_large)
         elif self._busy() and httptools.parse_url(self.url).path not in _PROBES:
             self._answer_with(self._too_busy)
         else:
             super().on_headers_complete()
+
+    def _head_size(self) -> int:
+        """The request line and headers as sent (give or take the method and version)."""
+        return len(self.url) + sum(len(n) + len(v) + 4 for n, v in self.headers)
 
     def _answer_with(self, app: Any) -> None:
         """Handle the request with ``app`` instead of the intake."""
