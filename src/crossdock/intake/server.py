@@ -8,6 +8,8 @@
   ``/healthz``, ``/readyz`` and ``/metrics`` are still answered, so probes do not take
   a busy hub for a dead one.
 - A request the parser cannot read is answered 400 with the intake's JSON error body.
+- A client that ends its side of the connection after a whole request (a half-close)
+  still gets the answer.
 
 All three answers have the body ``{"error": ..., "detail": ...}`` of every refusal.
 """
@@ -62,6 +64,7 @@ class IntakeProtocol(HttpToolsProtocol):
         self._chunk = 0  # bytes in the read being parsed
         self._counted = False  # whether they are in _head_bytes
         self._hanging_up = False
+        self._client_done = False  # the client half-closed after a whole request
 
     def data_received(self, data: bytes) -> None:
         if self._hanging_up:
@@ -112,6 +115,21 @@ class IntakeProtocol(HttpToolsProtocol):
         super().on_message_complete()
         self._in_head = True
         self._head_bytes = 0
+
+    def eof_received(self) -> bool | None:  # type: ignore[override]  # asyncio's signature
+        """The client ended its side. With a whole request still being answered, keep
+        the connection open for the answer (it may be a 202: the message is stored, and
+        a sender that never saw it would send it again); else close as usual."""
+        cycle = self.cycle
+        if cycle is not None and not cycle.more_body and not cycle.response_complete:
+            self._client_done = True
+            return True
+        return None
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if self._client_done and not self.pipeline:
+            self.transport.close()  # nothing more can come
 
     def send_400_response(self, msg: str) -> None:
         self._refuse(_answer(400, "bad_request", "the request is not valid HTTP/1.1"))

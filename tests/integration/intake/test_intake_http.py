@@ -207,3 +207,34 @@ async def test_a_request_that_is_not_http_gets_the_json_error_body(intake: Intak
     status, headers, body = await exchange(intake, b"POST /hooks/shop HTTP/1.1\r\nHost x\r\n\r\n")
     assert (status, orjson.loads(body)["error"]) == (400, "bad_request")
     assert headers[b"content-type"] == b"application/json"
+
+
+async def test_a_sender_that_half_closes_after_its_request_gets_its_answer(
+    intake: Intake,
+) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", intake.port)
+    try:
+        writer.write(post("/hooks/shop", ORDER, "Content-Type: application/json"))
+        await writer.drain()
+        writer.write_eof()  # shutdown(SHUT_WR): nothing more will come
+        answer = await asyncio.wait_for(reader.read(), 5)  # then the hub closes too
+    finally:
+        writer.close()
+    assert answer.startswith(b"HTTP/1.1 202 ")
+    stored = await intake.stored()  # one message per flow the endpoint feeds
+    assert stored
+    assert all(m.id.encode() in answer for m in stored)
+
+
+async def test_a_body_cut_off_by_a_half_close_is_not_waited_for(intake: Intake) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", intake.port)
+    try:
+        request = post("/hooks/shop", ORDER, "Content-Type: application/json")
+        writer.write(request[:-5])
+        await writer.drain()
+        writer.write_eof()
+        answer = await asyncio.wait_for(reader.read(), 5)  # not the 30 s read timeout
+    finally:
+        writer.close()
+    assert answer == b""  # nobody left to answer; nothing stored
+    assert await intake.stored() == []
