@@ -34,8 +34,9 @@ def run_tests(
     json: JsonOption = False,
 ) -> None:
     """Run mapping test cases: each input through its flow, each result against what the
-    case expects. Cases live in *.test.yaml files next to the configuration and in its
-    tests/ folder (see docs/mapping.md, "Testing mappings").
+    case expects. For a configuration file NAME.yaml the cases are NAME.test.yaml and
+    NAME.*.test.yaml beside it; for a configuration folder, every *.test.yaml in it and
+    in its tests/ subfolder (see docs/mapping.md, "Testing mappings offline").
 
     Exit status: 0 when every case passes, 1 when one fails or nothing could be tested.
     """
@@ -46,7 +47,7 @@ def run_tests(
     plan = Plan.from_config(read_config(config))
     files = cases if cases else find_case_files(config)
     if not files:
-        raise fail(f"no test cases (*.test.yaml) next to {config} or in its tests/ folder")
+        raise fail(f"no test cases: {_where_cases(config)}")
     try:
         loaded = load_cases(files)
     except ConfigError as exc:
@@ -69,6 +70,17 @@ def run_tests(
         (err if failed else out).print(f"[bold red]{summary}[/]" if failed else summary)
     if failed:
         raise typer.Exit(1)
+
+
+def _where_cases(config: Path) -> str:
+    """Where `crossdock test` looked for the cases of `config`, for the error message."""
+    if config.is_dir():
+        return f"looked for *.test.yaml and *.test.yml in {config} and {config / 'tests'}"
+    stem = config.name.rsplit(".", 1)[0]
+    return (
+        f"looked for {stem}.test.yaml and {stem}.*.test.yaml (or .test.yml) beside {config}"
+        " (a tests/ folder is read only for a configuration folder)"
+    )
 
 
 def _print_result(result: CaseResult, *, trace: bool) -> None:
