@@ -12,11 +12,14 @@ from typing import Any
 
 from crossdock.config._paths import PathKey, render_path
 from crossdock.config._yaml import Entry, problem_at
+from crossdock.config.model import Target
+from crossdock.config.types import format_duration, parse_duration
 from crossdock.core.errors import ConfigProblem
 
 
 def check_document(data: dict[str, Any], entries: dict[PathKey, Entry]) -> list[ConfigProblem]:
-    """Every flow's sources and targets name defined endpoints; no target twice in a flow."""
+    """Every flow's sources and targets name defined endpoints; no target twice in a flow;
+    each target's lease outlasts its endpoint's request timeout."""
     endpoints = data.get("endpoints", {})
     flows = data.get("flows")
     if not isinstance(endpoints, dict) or not isinstance(flows, dict):
@@ -35,7 +38,47 @@ def check_document(data: dict[str, Any], entries: dict[PathKey, Entry]) -> list[
                 report(path, f'unknown endpoint "{endpoint}"; {_known(endpoints)}')
         for path, message in _repeated_targets(("flows", name), flow):
             report(path, message)
+        for path, message in _short_leases(("flows", name), flow, endpoints):
+            report(path, message)
     return problems
+
+
+def _short_leases(
+    path: PathKey, flow: dict[str, Any], endpoints: dict[str, Any]
+) -> Iterator[tuple[PathKey, str]]:
+    """A lease no longer than the endpoint's timeout could run out while its request is
+    still in flight: the delivery would be handed out again and could overtake itself,
+    or the next message of its key could go first."""
+    targets = flow.get("targets")
+    for index, target in enumerate(targets if isinstance(targets, list) else []):
+        name = target.get("endpoint") if isinstance(target, dict) else None
+        endpoint = endpoints.get(name) if isinstance(name, str) else None
+        settings = endpoint.get("settings") if isinstance(endpoint, dict) else None
+        if not _http(endpoint) or not isinstance(settings, dict):
+            continue
+        try:
+            lease = parse_duration(target.get("lease", Target.model_fields["lease"].default))
+            timeout = parse_duration(settings.get("timeout", _HTTP_TIMEOUT))
+        except ValueError:
+            continue  # validation reports it
+        if lease <= timeout:
+            where = (*path, "targets", index, "lease" if "lease" in target else "endpoint")
+            yield (
+                where,
+                (
+                    f"the lease ({format_duration(lease)}) must be longer than endpoint"
+                    f' "{target["endpoint"]}"\'s timeout ({format_duration(timeout)}): a request'
+                    " still in flight when its lease runs out would be sent again, and the"
+                    " key's order could break"
+                ),
+            )
+
+
+def _http(endpoint: Any) -> bool:
+    return isinstance(endpoint, dict) and endpoint.get("connector") == "http"
+
+
+_HTTP_TIMEOUT = "10s"  # the http connector's default timeout (HttpSettings.timeout)
 
 
 def _known(endpoints: dict[str, Any]) -> str:

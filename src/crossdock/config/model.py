@@ -183,7 +183,8 @@ class Target(ConfigModel):
     )
     lease: Duration = Field(
         default=timedelta(seconds=30),
-        description="How long a worker holds a delivery before another may take it over.",
+        description="How long a worker holds a delivery before another may take it over; "
+        "longer than the endpoint's request timeout.",
     )
     when: tuple[ConditionSpec, ...] = Field(
         default=(),

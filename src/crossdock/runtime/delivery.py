@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import os
 import time
+from collections.abc import Callable
 from typing import Any
 
 import structlog
@@ -50,7 +51,9 @@ class DeliveryWorker:
         bucket: TokenBucket | None = None,
         idle_wait: float = 0.5,
         pause_probe: float = 30.0,
+        attempt_seconds: float | None = None,
         observer: DeliveryObserver | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.endpoint = endpoint
         self.breaker = breaker
@@ -61,6 +64,8 @@ class DeliveryWorker:
         self._bucket = bucket
         self._idle_wait = idle_wait
         self._pause_probe = pause_probe
+        self._attempt_seconds = attempt_seconds  # the sink's timeout: a lease must outlast it
+        self._clock = clock  # the store's clock, which leases expire by
         self._observer = observer or DeliveryObserver()
         self._lease = plan.lease_for(endpoint)
         self._worker = f"delivery-{endpoint}-{os.getpid()}"
@@ -168,6 +173,9 @@ class DeliveryWorker:
                 )
                 await self._park(delivery, route, "AttemptsExhausted", error, route.hold_lane)
                 return
+            if self._lease_too_short(delivery):
+                await self._backend.release(delivery)  # untried: it comes back with a new lease
+                return
             await self._deliver(delivery, route)
         except asyncio.CancelledError:
             with contextlib.suppress(CrossdockError):
@@ -177,6 +185,24 @@ class DeliveryWorker:
             log.info("lease lost", endpoint=self.endpoint, message_id=delivery.message.id)
         except CrossdockError as exc:  # the store: the lease expires and it comes back
             log.warning("outcome not recorded", message_id=delivery.message.id, error=str(exc))
+
+    def _lease_too_short(self, delivery: Delivery) -> bool:
+        """Whether the lease could run out before an attempt's timeout: the delivery would
+        then be handed out again while this request may still reach the target, and the
+        two (or the key's next message) could arrive in either order."""
+        if self._attempt_seconds is None:
+            return False
+        left = delivery.lease_expires - self._clock()
+        if left > self._attempt_seconds:
+            return False
+        log.warning(
+            "delivery given back untried: its lease would run out before the request's timeout",
+            endpoint=self.endpoint,
+            message_id=delivery.message.id,
+            lease_left=round(left, 3),
+            timeout=self._attempt_seconds,
+        )
+        return True
 
     async def _deliver(self, delivery: Delivery, route: Route) -> None:
         started = time.monotonic()

@@ -15,6 +15,7 @@ import signal
 import socket
 import time
 from collections.abc import Generator, Sequence
+from datetime import timedelta
 
 import structlog
 import uvicorn
@@ -153,6 +154,7 @@ class Hub:
     def _worker(self, backend: Backend, name: str, sink: Sink) -> DeliveryWorker:
         settings = self.config.endpoints[name].settings
         concurrency = int(getattr(settings, "concurrency", 8))
+        timeout: timedelta | None = getattr(settings, "timeout", None)
         rate = getattr(settings, "rate_limit", None)
         bucket = None
         if rate:
@@ -177,6 +179,7 @@ class Hub:
             breaker=breaker,
             bucket=bucket,
             pause_probe=pause_probe,
+            attempt_seconds=timeout.total_seconds() if timeout is not None else None,
             observer=MetricsObserver(self.metrics),
         )
 

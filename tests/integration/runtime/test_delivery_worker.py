@@ -8,6 +8,7 @@ import textwrap
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 from crossdock.bus import MessageStatus, SqliteBackend, Step
 from crossdock.bus.base import Delivery, store_routed
@@ -23,7 +24,7 @@ CONFIG = """
 version: 1
 endpoints:
   shop: {connector: webhook}
-  erp: {connector: http, settings: {base_url: "http://127.0.0.1:9"}}
+  erp: {connector: http, settings: {base_url: "http://127.0.0.1:9", timeout: 0.5s}}
 flows:
   orders:
     source: shop
@@ -68,6 +69,12 @@ async def _send(backend: SqliteBackend, processor: Processor, keys: list[str]) -
     return [m.id for m in messages]
 
 
+def _worker(backend: SqliteBackend, plan: Plan, sink: Recorder, **options: Any) -> DeliveryWorker:
+    return DeliveryWorker(
+        backend, plan, "erp", sink, breaker=CircuitBreaker(), idle_wait=0.05, **options
+    )
+
+
 async def _run(worker: DeliveryWorker, until: float) -> None:
     task = asyncio.create_task(worker.run())
     await asyncio.sleep(until)
@@ -85,9 +92,7 @@ async def test_a_delivery_whose_attempts_were_never_recorded_is_parked_untried(
             [taken] = await backend.claim("erp", worker="dead", lease_seconds=0.01)
             await asyncio.sleep(0.02)
         sink = Recorder()
-        worker = DeliveryWorker(
-            backend, plan, "erp", sink, concurrency=4, breaker=CircuitBreaker(), idle_wait=0.05
-        )
+        worker = _worker(backend, plan, sink, concurrency=4)
         await _run(worker, 0.5)
 
         assert sink.got == []  # not sent a third time
@@ -109,20 +114,53 @@ async def test_a_rate_limited_delivery_never_waits_out_its_lease(tmp_path: Path)
     try:
         ids = await _send(backend, processor, [f"k{n}" for n in range(12)])
         sink = Recorder()
-        worker = DeliveryWorker(
-            backend,
-            plan,
-            "erp",
-            sink,
-            concurrency=8,
-            breaker=CircuitBreaker(),
-            bucket=TokenBucket(6, 1),
-            idle_wait=0.05,
-        )
+        worker = _worker(backend, plan, sink, concurrency=8, bucket=TokenBucket(6, 1))
         await _run(worker, 3.0)
 
         assert Counter(m for m, _ in sink.got) == Counter(ids)  # each once, none again
         times = sorted(at for _, at in sink.got)
         assert times[-1] - times[0] >= 11 / 6 - 0.05
+    finally:
+        await backend.close()
+
+
+class StoreClock:
+    """The store's clock, moved by hand (the worker reads leases by the same clock)."""
+
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_no_request_starts_with_less_lease_left_than_its_timeout(tmp_path: Path) -> None:
+    """The first delivery stalls its worker for 2 s (a lease is 1 s): the deliveries
+    claimed with it are given back untried and sent later with a new lease, never with
+    one that could run out mid-request."""
+    (tmp_path / "c.yaml").write_text(textwrap.dedent(CONFIG))
+    plan = Plan.from_config(load_config(tmp_path / "c.yaml"))
+    clock = StoreClock()
+    backend = await SqliteBackend.open(tmp_path / "s.db", clock=clock)
+    left: list[float] = []
+
+    class Stalling(Recorder):
+        async def deliver(self, delivery: Delivery) -> Receipt:
+            left.append(delivery.lease_expires - clock())
+            if len(left) == 1:
+                clock.now += 2.0  # the worker stalled here
+            return await super().deliver(delivery)
+
+    try:
+        ids = await _send(backend, Processor(backend, plan), [f"k{n}" for n in range(5)])
+        sink = Stalling()
+        worker = _worker(backend, plan, sink, concurrency=8, attempt_seconds=0.5, clock=clock)
+        await _run(worker, 1.0)
+
+        sent = Counter(m for m, _ in sink.got)
+        stalled = sink.got[0][0]  # its lease ran out during its own request: it may come
+        assert set(sent) == set(ids)  # again (same Idempotency-Key); the others come once
+        assert all(n == 1 for m, n in sent.items() if m != stalled), sent
+        assert min(left) > 0.5, left
     finally:
         await backend.close()

@@ -193,6 +193,23 @@ def test_a_webhook_burst_without_a_rate_limit_is_refused(tmp_path: Path) -> None
     )
 
 
+def test_a_lease_no_longer_than_the_targets_timeout_is_refused(tmp_path: Path) -> None:
+    text = BASE.replace("base_url: http://erp", "base_url: http://erp\n      timeout: 30s")
+    text = text.replace("      - endpoint: erp\n", "      - endpoint: erp\n        lease: 3s\n")
+    [problem] = problems(write(tmp_path, text))
+    assert located(problem) == ("flows.orders.targets[0].lease", 15, 16)
+    assert problem.message.startswith(
+        'the lease (3s) must be longer than endpoint "erp"\'s timeout (30s)'
+    )
+
+
+def test_the_default_lease_is_checked_against_a_long_timeout(tmp_path: Path) -> None:
+    text = BASE.replace("base_url: http://erp", "base_url: http://erp\n      timeout: 1m")
+    [problem] = problems(write(tmp_path, text))
+    assert problem.path == "flows.orders.targets[0].endpoint"
+    assert "the lease (30s) must be longer" in problem.message
+
+
 def test_flow_without_targets(tmp_path: Path) -> None:
     path = write(tmp_path, BASE.split("    targets:")[0] + "    targets: []\n")
     [problem] = problems(path)
