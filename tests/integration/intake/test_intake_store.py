@@ -149,3 +149,26 @@ async def test_a_locked_store_answers_503(tmp_path: Path) -> None:
         reply = await intake.post_json("shop", ORDER)
         assert reply.status == 202
         assert len(await intake.stored()) == 2
+
+
+@pytest.mark.parametrize("how", ["removed", "replaced", "wal removed"])
+async def test_a_store_file_removed_under_the_hub_stores_nothing_more(
+    tmp_path: Path, how: str
+) -> None:
+    """Once the store's file (or its WAL) is not the one the hub opened, a 202 would be a
+    promise kept in a file nobody reads again: webhooks get 503 and readiness turns 503."""
+    store = tmp_path / "crossdock.db"
+    async with serve(write_config(tmp_path), store) as intake:
+        assert (await intake.post_json("shop", ORDER)).status == 202
+        if how == "removed":
+            for path in tmp_path.glob("crossdock.db*"):
+                path.unlink()
+        elif how == "replaced":
+            copy = tmp_path / "copy.db"
+            copy.write_bytes(store.read_bytes())
+            copy.replace(store)
+        else:
+            (tmp_path / "crossdock.db-wal").unlink()
+        reply = await intake.post_json("shop", ORDER)
+        assert (reply.status, reply.json["error"]) == (503, "store_unavailable")
+        assert (await intake.request("GET", "/readyz")).status == 503

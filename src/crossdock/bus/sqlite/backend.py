@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import functools
 import heapq
+import os
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -13,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
 from pathlib import Path
 from typing import TypeVar
+from urllib.parse import quote
 
 import orjson
 
@@ -52,12 +55,108 @@ def _migrations() -> list[tuple[int, str]]:
     return sorted(found)
 
 
-def _connect(path: str, *, busy_timeout_ms: int) -> sqlite3.Connection:
+def _connect(path: str, *, busy_timeout_ms: int, read_only: bool = False) -> sqlite3.Connection:
+    if read_only:
+        return _connect_read_only(path, busy_timeout_ms=busy_timeout_ms)
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     conn.execute(f"PRAGMA busy_timeout = {busy_timeout_ms}")
     conn.execute("PRAGMA journal_mode = WAL")
     conn.execute("PRAGMA synchronous = FULL")
     return conn
+
+
+def _connect_read_only(path: str, *, busy_timeout_ms: int) -> sqlite3.Connection:
+    """A connection that writes nothing, for commands that only read.
+
+    ``mode=ro`` reads a WAL database as long as SQLite can open (or create) the ``-shm``
+    file beside it. In a folder it cannot write to, and with no ``-wal`` file there (the
+    last hub closed cleanly: every commit is in the database file), the file is opened
+    ``immutable`` instead: nobody can write to it without creating that ``-wal`` file.
+    """
+
+    def connect(uri: str) -> sqlite3.Connection:
+        conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {busy_timeout_ms}")
+            conn.execute("PRAGMA user_version").fetchone()  # opens the file (and -shm)
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    uri = f"file:{quote(path)}?mode=ro"
+    try:
+        return connect(uri)
+    except sqlite3.OperationalError:
+        folder = os.path.dirname(path) or "."
+        if os.path.exists(f"{path}-wal") or os.access(folder, os.W_OK):
+            raise
+    return connect(f"{uri}&immutable=1")
+
+
+class _Outdated(Exception):
+    """A store opened read-only needs migrating first."""
+
+
+def _check_current(conn: sqlite3.Connection) -> None:
+    if conn.execute("PRAGMA user_version").fetchone()[0] < _migrations()[-1][0]:
+        raise _Outdated
+
+
+def _os_reason(exc: OSError) -> str:
+    """``read-only file system (/data/hub.db.lock)``: what failed, on which file."""
+    reason = (exc.strerror or str(exc)).lower()
+    return f"{reason} ({exc.filename})" if exc.filename else reason
+
+
+def _make_folder(path: Path) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise StoreUnavailable(
+            f"cannot open the store {path}: {path.parent} is not a folder"
+        ) from None
+    except OSError as exc:
+        raise StoreUnavailable(
+            f"cannot open the store {path}: cannot create its folder: {_os_reason(exc)}"
+        ) from exc
+
+
+def _create_lock_file(path: Path) -> None:
+    """The writers' lock file, created here (readable by all, not executable) so that a
+    folder the store cannot be written in is named at once, by the first file it needs."""
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(f"{path}.lock", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
+
+
+def claim_store(path: Path | str) -> int:
+    """Make this process, and the processes it forks, the only hub running on the store.
+
+    An exclusive ``flock`` on ``PATH.owner`` (which holds the owner's pid), held as long
+    as the returned descriptor is open in any of them; close it to give the store up.
+    Not to be confused with ``PATH.lock``, which every process writing to the store (an
+    operator's replay too) takes around each transaction. StoreUnavailable when another
+    hub holds the store, or when the file cannot be created.
+    """
+    path = Path(path)
+    _make_folder(path)
+    try:
+        fd = os.open(f"{path}.owner", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    except OSError as exc:
+        raise StoreUnavailable(f"cannot open the store {path}: {_os_reason(exc)}") from exc
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 32, 0).decode(errors="replace").strip()
+        os.close(fd)
+        pid = f" (pid {holder})" if holder.isdigit() else ""
+        raise StoreUnavailable(
+            f"the store {path} is in use by another hub{pid}: stop that one first, or give "
+            "this one a store.path of its own"
+        ) from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    return fd
 
 
 def migrate(conn: sqlite3.Connection) -> None:
@@ -106,22 +205,39 @@ class SqliteBackend:
         mask: Iterable[str] | None = None,
         busy_timeout_ms: int = 10_000,
         reserve_bytes: int = 0,
+        read_only: bool = False,
     ) -> None:
         self.path = path
         self._clock = clock
         self._mask = Masker()
         self._masking = False  # whether the mask names any field
+        self._read_only = read_only
 
         def connect() -> sqlite3.Connection:
-            conn = _connect(str(path), busy_timeout_ms=busy_timeout_ms)
-            migrate(conn)
-            fields = _remembered_mask(conn, mask)
+            conn = _connect(str(path), busy_timeout_ms=busy_timeout_ms, read_only=read_only)
+            try:
+                if read_only:
+                    _check_current(conn)
+                else:
+                    migrate(conn)
+                fields = _remembered_mask(conn, None if read_only else mask)
+            except BaseException:
+                conn.close()
+                raise
             self._mask, self._masking = Masker(fields), bool(fields)
             return conn
 
-        self._reserve = DiskReserve(Path(f"{path}.reserve"), reserve_bytes)
+        # Read-only: no reserve, no lock file; writes fail on the read-only connection.
+        self._reserve = DiskReserve(Path(f"{path}.reserve"), 0 if read_only else reserve_bytes)
         self._reserve.ensure()
-        self._writer = Writer(connect, lock_path=f"{path}.lock", on_full=self._reserve.release)
+        if not read_only:
+            _create_lock_file(path)
+        self._writer = Writer(
+            connect,
+            lock_path=None if read_only else f"{path}.lock",
+            on_full=self._reserve.release,
+            store_path=str(path),
+        )
         self._store_groups = functools.partial(enqueue.store_groups, clock=clock)
         self._ack_many = functools.partial(settle.ack_many, clock=clock)
         self._wakeups: dict[str, asyncio.Event] = {}
@@ -131,14 +247,30 @@ class SqliteBackend:
         self._busy_timeout_ms = busy_timeout_ms
 
     @classmethod
-    async def open(cls, path: Path | str, **options: object) -> SqliteBackend:
-        """Open (creating and migrating if needed) the store at ``path``."""
+    async def open(
+        cls, path: Path | str, *, read_only: bool = False, **options: object
+    ) -> SqliteBackend:
+        """Open (creating and migrating if needed) the store at ``path``.
+
+        ``read_only``: for commands that only read. Nothing is created or written, so a
+        store in a folder they cannot write to can still be read (a store that needs
+        migrating first is opened for writing all the same); writes fail with
+        StoreUnavailable. Any failure to open is StoreUnavailable ``cannot open the store
+        PATH: why``.
+        """
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        if not read_only:
+            _make_folder(path)
         try:
-            return await asyncio.to_thread(lambda: cls(path, **options))  # type: ignore[arg-type]
+            return await asyncio.to_thread(
+                lambda: cls(path, read_only=read_only, **options)  # type: ignore[arg-type]
+            )
+        except _Outdated:
+            return await cls.open(path, **options)  # type: ignore[arg-type]
         except sqlite3.Error as exc:
             raise StoreUnavailable(f"cannot open the store {path}: {exc}") from exc
+        except OSError as exc:
+            raise StoreUnavailable(f"cannot open the store {path}: {_os_reason(exc)}") from exc
 
     async def _write(self, op: Callable[[sqlite3.Connection], T]) -> T:
         return await self._writer.submit(op)
@@ -146,7 +278,9 @@ class SqliteBackend:
     async def _read(self, query: Callable[[sqlite3.Connection], T]) -> T:
         def run() -> T:
             if self._reader is None:
-                self._reader = _connect(str(self.path), busy_timeout_ms=self._busy_timeout_ms)
+                self._reader = _connect(
+                    str(self.path), busy_timeout_ms=self._busy_timeout_ms, read_only=self._read_only
+                )
             return query(self._reader)
 
         loop = asyncio.get_running_loop()

@@ -100,9 +100,15 @@ class Writer:
         max_batch: int = 1000,
         lock_path: str | None = None,
         on_full: Callable[[], None] | None = None,
+        store_path: str | None = None,
     ):
         self._connect = connect
         self._on_full = on_full
+        # The store's file and its WAL, as opened: a commit into a file someone removed or
+        # replaced would be acknowledged and then lost, so each commit checks first.
+        self._files: dict[str, tuple[int, int] | None] = (
+            {} if store_path is None else {store_path: None, f"{store_path}-wal": None}
+        )
         self._lock_fd = None if lock_path is None else os.open(lock_path, os.O_RDWR | os.O_CREAT)
         self._max_batch = max_batch
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
@@ -138,6 +144,7 @@ class Writer:
     def _run(self) -> None:
         try:
             conn = self._connect()
+            self._check_files()  # as opened
         except BaseException as exc:
             self._open_error = exc
             self._ready.set()
@@ -209,6 +216,7 @@ class Writer:
             done = 0
             while done < len(batch):
                 done = self._apply(conn, batch, done, outcomes)
+            self._check_files()
             conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:
@@ -217,6 +225,25 @@ class Writer:
         self.commits += 1
         self.operations += len(batch)
         return outcomes
+
+    def _check_files(self) -> None:
+        """Raise (an SQLite error: the batch rolls back, its callers get StoreUnavailable)
+        if the store's file or its WAL is no longer the one this writer opened."""
+        for path, known in self._files.items():
+            try:
+                info = os.stat(path)
+            except FileNotFoundError:
+                if known is None:
+                    continue  # a WAL not created yet
+                info = None
+            found = None if info is None else (info.st_dev, info.st_ino)
+            if known is None:
+                self._files[path] = found
+            elif found != known:
+                raise sqlite3.OperationalError(
+                    f"{path} was removed or replaced while the hub had it open: nothing"
+                    " more is stored until the hub is restarted"
+                )
 
     @staticmethod
     def _apply(
