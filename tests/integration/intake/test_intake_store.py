@@ -160,15 +160,19 @@ async def test_a_store_file_removed_under_the_hub_stores_nothing_more(
     store = tmp_path / "crossdock.db"
     async with serve(write_config(tmp_path), store) as intake:
         assert (await intake.post_json("shop", ORDER)).status == 202
-        if how == "removed":
-            for path in tmp_path.glob("crossdock.db*"):
-                path.unlink()
-        elif how == "replaced":
-            copy = tmp_path / "copy.db"
-            copy.write_bytes(store.read_bytes())
-            copy.replace(store)
-        else:
-            (tmp_path / "crossdock.db-wal").unlink()
+        _disturb(store, how)
         reply = await intake.post_json("shop", ORDER)
         assert (reply.status, reply.json["error"]) == (503, "store_unavailable")
         assert (await intake.request("GET", "/readyz")).status == 503
+
+
+def _disturb(store: Path, how: str) -> None:
+    if how == "removed":
+        for path in store.parent.glob(f"{store.name}*"):
+            path.unlink()
+    elif how == "replaced":
+        copy = store.with_name("copy.db")
+        copy.write_bytes(store.read_bytes())
+        copy.replace(store)
+    else:
+        store.with_name(f"{store.name}-wal").unlink()
