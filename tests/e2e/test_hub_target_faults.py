@@ -197,9 +197,12 @@ async def breaker(run: Run, s: Scenario) -> str:
     await s.proxy.set_mode(Mode.ANSWER_500)
     ids = [await run.send(s, f"k{i}") for i in range(3)]
     await wait_until(lambda: len(s.proxy.made_up) >= 6, timeout=30, what="3 failures, 3 probes")  # type: ignore[union-attr]
+    gauge = 'crossdock_breaker_open{endpoint="breaker"}'
+    assert await metric_value(run.session, run.hub.url, gauge) == 1.0
     await s.proxy.set_mode(Mode.PASS)
     for message_id in ids:
         await run.settled(message_id, "delivered")
+    assert await metric_value(run.session, run.hub.url, gauge) == 0.0
     failures = [at for at, _mode in s.proxy.made_up]
     gaps = [b - a for a, b in itertools.pairwise(failures)]
     # closed: the first three go without a cool-down between them (retries are due at 0.1s)
@@ -454,6 +457,16 @@ async def test_target_faults(
         assert code == 0, hub.log_tail()
         paused = [e for e in hub.logs() if "endpoint paused" in str(e.get("event", ""))]
         assert paused and paused[0]["probe_in"] == PAUSE_PROBE
+        circuit = [
+            (str(e["event"]).split(":")[0], e["level"])
+            for e in hub.logs()
+            if e.get("endpoint") == "breaker"
+            and str(e.get("event", "")).startswith(("circuit", "probe failed"))
+        ]
+        # opened once, each failed probe said so (bounded by the cool-down), closed once
+        assert circuit[0] == ("circuit open", "warning"), circuit
+        assert circuit[-1] == ("circuit closed", "warning"), circuit
+        assert 3 <= len(circuit) <= 6, circuit
     finally:
         for scenario in scenarios:
             await scenario.stop()

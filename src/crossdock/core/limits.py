@@ -119,6 +119,12 @@ class CircuitBreaker:
         if self.state is BreakerState.CLOSED and self._failures >= self.threshold:
             self._open(self.cooldown)
 
+    def probe_in(self) -> float:
+        """Seconds until the next probe may go (0 when closed or due)."""
+        if self.state is BreakerState.CLOSED:
+            return 0.0
+        return max(0.0, self._opened_at + self._current_cooldown - self.clock())
+
     def _open(self, cooldown: float) -> None:
         self.state = BreakerState.OPEN
         self._opened_at = self.clock()

@@ -111,6 +111,13 @@ class Metrics:
             ["endpoint"],
             registry=r,
         )
+        self.breaker_open = Gauge(
+            "crossdock_breaker_open",
+            "1 while an endpoint's circuit breaker is open (the target keeps failing: no "
+            "attempts but a probe now and then).",
+            ["endpoint"],
+            registry=r,
+        )
         self.delivery_seconds = Histogram(
             "crossdock_delivery_seconds",
             "Duration of one delivery attempt to a target.",

@@ -211,10 +211,10 @@ class DeliveryWorker:
         except AuthError as exc:
             await self._pause(delivery, exc)
         except TransientError as exc:
-            self.breaker.failure()
+            self._breaker_failure(exc)
             await self._transient(delivery, route, exc, time.monotonic() - started)
         except PermanentError as exc:
-            self.breaker.success()
+            self._breaker_success()
             await self._park(
                 delivery, route, type(exc).__name__, str(exc), route.hold_lane, facts=exc.facts()
             )
@@ -222,7 +222,7 @@ class DeliveryWorker:
             log.exception("sink failed unexpectedly", endpoint=self.endpoint)
             await self._park(delivery, route, type(exc).__name__, str(exc), route.hold_lane)
         else:
-            self.breaker.success()
+            self._breaker_success()
             if self.paused_until is not None:
                 self.paused_until = None
                 log.warning(
@@ -230,6 +230,30 @@ class DeliveryWorker:
                 )
                 self._observer.paused(self.endpoint, False)
             await self._delivered(delivery, receipt, time.monotonic() - started)
+
+    def _breaker_failure(self, exc: TransientError) -> None:
+        before = self.breaker.state
+        self.breaker.failure()
+        if self.breaker.state is BreakerState.OPEN:
+            if before is BreakerState.CLOSED:
+                self._observer.breaker(self.endpoint, True)
+            # once per opening or failed probe: bounded by the cool-down, not the traffic
+            log.warning(
+                "circuit open: no attempts until the next probe"
+                if before is BreakerState.CLOSED
+                else "probe failed: circuit open again",
+                endpoint=self.endpoint,
+                error=str(exc),
+                probe_in=round(self.breaker.probe_in(), 1),
+            )
+
+    def _breaker_success(self) -> None:
+        if self.breaker.state is BreakerState.CLOSED:
+            self.breaker.success()
+            return
+        self.breaker.success()
+        self._observer.breaker(self.endpoint, False)
+        log.warning("circuit closed: the target answers again", endpoint=self.endpoint)
 
     async def _delivered(self, delivery: Delivery, receipt: Receipt, seconds: float) -> None:
         facts = detail(
@@ -307,3 +331,6 @@ class DeliveryObserver:
 
     def paused(self, endpoint: str, paused: bool) -> None:
         """The endpoint was paused (credentials refused) or resumed."""
+
+    def breaker(self, endpoint: str, open_: bool) -> None:
+        """The endpoint's circuit breaker opened (True) or closed again (False)."""

@@ -30,6 +30,9 @@ class MetricsObserver(DeliveryObserver, ProcessorObserver):
     def paused(self, endpoint: str, paused: bool) -> None:
         self._m.endpoint_paused.labels(endpoint).set(1 if paused else 0)
 
+    def breaker(self, endpoint: str, open_: bool) -> None:
+        self._m.breaker_open.labels(endpoint).set(1 if open_ else 0)
+
     def routed(self, flow: str, targets: list[str]) -> None:
         for target in targets:
             self._m.child(self._m.routed, flow, target).inc()
