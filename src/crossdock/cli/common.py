@@ -74,9 +74,17 @@ def store_path(config: Path | None, store: Path | None) -> Path:
     return path
 
 
-def with_backend(path: Path, work: Callable[[Backend], Awaitable[T]]) -> T:
+def with_backend(
+    path: Path, work: Callable[[Backend], Awaitable[T]], *, read_only: bool = False
+) -> T:
+    """``work`` on the store; exits 1 with one line if the store cannot be opened or used.
+
+    ``read_only``: ``work`` only reads; the store is opened without writing anything, so
+    it can be read where it cannot be written (a read-only folder or file system).
+    """
+
     async def run() -> T:
-        backend = await SqliteBackend.open(path)
+        backend = await SqliteBackend.open(path, read_only=read_only)
         try:
             return await work(backend)
         finally:

@@ -138,7 +138,7 @@ def map_replay(
                 compared.append(compare(journey, plan))
         return compared
 
-    comparisons = with_backend(store_path(config, store), journeys)
+    comparisons = with_backend(store_path(config, store), journeys, read_only=True)
     summary = Summary()
     for c in comparisons:
         summary.add(c)

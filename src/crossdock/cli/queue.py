@@ -25,7 +25,7 @@ def status(
     config: ConfigOption = None, store: StoreOption = None, json: JsonOption = False
 ) -> None:
     """Per flow and destination: depth, in flight, retrying, parked, oldest age."""
-    stats = with_backend(store_path(config, store), lambda b: b.stats())
+    stats = with_backend(store_path(config, store), lambda b: b.stats(), read_only=True)
     if json:
         print_json([render.stats_dict(s) for s in stats])
     else:
@@ -75,7 +75,9 @@ def list_messages(
         until=_instant(until, "--until"),
         limit=limit,
     )
-    found = with_backend(store_path(config, store), lambda b: b.find_messages(query))
+    found = with_backend(
+        store_path(config, store), lambda b: b.find_messages(query), read_only=True
+    )
     if json:
         print_json([render.summary_dict(s) for s in found])
     else:
@@ -90,7 +92,9 @@ def show_message(
     json: JsonOption = False,
 ) -> None:
     """The whole journey of one message: envelope, payloads, every step and error."""
-    journey = with_backend(store_path(config, store), lambda b: b.journey(message_id))
+    journey = with_backend(
+        store_path(config, store), lambda b: b.journey(message_id), read_only=True
+    )
     if journey is None:
         raise fail(f"no message with id {message_id}")
     if json:

@@ -9,6 +9,7 @@ twice over again, and the reserve is written anew.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from pathlib import Path
@@ -41,7 +42,8 @@ class DiskReserve:
                 out.flush()
                 os.fsync(out.fileno())
         except OSError:
-            self.path.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):  # a read-only folder: there is nothing to undo
+                self.path.unlink(missing_ok=True)
             return False
         return True
 
