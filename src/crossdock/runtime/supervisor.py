@@ -7,6 +7,9 @@ their own and share the store, forwards SIGTERM/SIGINT to them, and restarts a w
 that dies on the same socket (the parent keeps it open, so connections waiting in its
 queue are served by the new worker; a crash loses nothing: its leases expire and its
 deliveries are handed out again).
+
+One hub per store: the parent holds the store's claim (`claim_store`), its workers
+inherit it, and another ``crossdock run`` on the same store is refused at start.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import time
 import structlog
 import uvloop
 
+from crossdock.bus.sqlite.backend import claim_store
 from crossdock.config import Config
 from crossdock.core.errors import CrossdockError
 from crossdock.runtime.hub import Hub
@@ -48,14 +52,27 @@ def _tune_gc() -> None:
 
 
 def run_hub(config: Config, *, workers: int = 1, grace: float = 10.0) -> int:
-    """Run until SIGTERM/SIGINT; the exit status (0 after a clean shutdown)."""
+    """Run until SIGTERM/SIGINT; the exit status (0 after a clean shutdown).
+
+    CrossdockError when the hub cannot start: its port or its store is taken, the store
+    cannot be opened (also by a worker of ``workers > 1``), ...
+    """
     sockets = _bind(config.server.host, config.server.port, max(1, workers))
-    _tune_gc()
-    _raise_open_files(config)
-    if workers <= 1:
-        uvloop.run(Hub(config, grace=grace).run(sockets=sockets))
-        return 0
-    return _supervise(config, sockets, grace)
+    try:
+        claim = claim_store(config.store.path)
+    except CrossdockError:
+        for sock in sockets:
+            sock.close()
+        raise
+    try:
+        _tune_gc()
+        _raise_open_files(config)
+        if workers <= 1:
+            uvloop.run(Hub(config, grace=grace).run(sockets=sockets))
+            return 0
+        return _supervise(config, sockets, grace)
+    finally:
+        os.close(claim)
 
 
 # Besides client connections: the store's files, connections to targets, pollers, logs.
