@@ -8,6 +8,10 @@ that dies on the same socket (the parent keeps it open, so connections waiting i
 queue are served by the new worker; a crash loses nothing: its leases expire and its
 deliveries are handed out again).
 
+A worker that fails before it was ever ready (its store or its targets could not be
+opened) would fail again at each restart: the whole hub stops instead, exit 1, with that
+worker's error.
+
 One hub per store: the parent holds the store's claim (`claim_store`), its workers
 inherit it, and another ``crossdock run`` on the same store is refused at start.
 """
@@ -22,12 +26,16 @@ import signal
 import socket
 import sys
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import structlog
 import uvloop
 
+from crossdock.bus import Backend
 from crossdock.bus.sqlite.backend import claim_store
 from crossdock.config import Config
+from crossdock.connectors.base import Sink
 from crossdock.core.errors import CrossdockError
 from crossdock.runtime.hub import Hub
 
@@ -134,34 +142,76 @@ def _bind(host: str, port: int, count: int) -> list[socket.socket]:
     return sockets
 
 
-def _child(config: Config, sockets: list[socket.socket], grace: float, index: int) -> None:
+class _Worker(Hub):
+    """A hub that tells its parent, by writing ``R`` to ``report``, that it is ready:
+    its store and its targets are open and it begins to serve."""
+
+    def __init__(
+        self, config: Config, report: int, *, grace: float, workers_total: int, run_pollers: bool
+    ) -> None:
+        super().__init__(config, grace=grace, workers_total=workers_total, run_pollers=run_pollers)
+        self.report = report
+        self.ready = False
+
+    async def _serve(
+        self, backend: Backend, sinks: dict[str, Sink], sockets: Sequence[socket.socket] | None
+    ) -> None:
+        os.write(self.report, b"R")
+        self.ready = True
+        await super()._serve(backend, sinks, sockets)
+
+
+def _child(
+    config: Config, sockets: list[socket.socket], grace: float, index: int, report: int
+) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, signal.SIG_DFL)
+        signal.signal(sig, signal.SIG_DFL)  # until the hub handles them: die at once
     for other, sock in enumerate(sockets):
         if other != index:
             sock.close()  # the other workers' queues: only the parent keeps them open
+    hub: _Worker | None = None
+    code = 1
     try:
-        hub = Hub(config, grace=grace, workers_total=len(sockets), run_pollers=index == 0)
+        hub = _Worker(
+            config, report, grace=grace, workers_total=len(sockets), run_pollers=index == 0
+        )
         uvloop.run(hub.run(sockets=[sockets[index]]))
         code = 0
-    except BaseException:
+    except CrossdockError as exc:
+        if hub is not None and hub.ready:
+            log.exception("worker failed")
+        else:  # the parent stops the hub and shows this, as one line
+            os.write(report, b"E" + str(exc).encode())
+    except BaseException as exc:
         log.exception("worker failed")
-        code = 1
+        if hub is None or not hub.ready:
+            os.write(report, b"E" + f"worker {index} failed at start: {exc!r}".encode())
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)
 
 
-def _spawn(config: Config, sockets: list[socket.socket], grace: float, index: int) -> int:
-    pid = os.fork()
-    if pid == 0:
-        _child(config, sockets, grace, index)
-    return pid
+@dataclass(slots=True)
+class _Child:
+    index: int
+    report: int  # read end of the pipe the worker reports on
 
 
 def _supervise(config: Config, sockets: list[socket.socket], grace: float) -> int:
-    # Worker 0 alone runs the pollers: two pollers of one endpoint would store twice.
-    children = {_spawn(config, sockets, grace, i): i for i in range(len(sockets))}
+    children: dict[int, _Child] = {}
+
+    def spawn(index: int) -> None:
+        read, write = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            os.close(read)
+            for child in children.values():
+                os.close(child.report)
+            _child(config, sockets, grace, index, write)
+        os.close(write)
+        os.set_blocking(read, False)
+        children[pid] = _Child(index, read)
+
     stopping = False
 
     def forward(sig: int, _frame: object) -> None:
@@ -173,19 +223,49 @@ def _supervise(config: Config, sockets: list[socket.socket], grace: float) -> in
 
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, forward)
+    # Worker 0 alone runs the pollers: two pollers of one endpoint would store twice.
+    for index in range(len(sockets)):
+        spawn(index)
+    failure: str | None = None
     failures = 0
     while children:
         try:
             pid, status = os.wait()
         except ChildProcessError:
             break
-        index = children.pop(pid, None)
-        if stopping or index is None:
+        child = children.pop(pid, None)
+        if child is None:
+            continue
+        told = _report(child.report)
+        if stopping:
+            continue
+        if not told.startswith(b"R"):
+            failure = told[1:].decode(errors="replace") if told else _unready(child, status)
+            forward(signal.SIGTERM, None)
             continue
         failures += 1
         log.error("worker died; starting another", pid=pid, status=status)
         time.sleep(min(5.0, 0.2 * failures))
-        children[_spawn(config, sockets, grace, index)] = index
+        spawn(child.index)
     for sock in sockets:
         sock.close()
+    if failure is not None:
+        raise CrossdockError(failure)
     return 0
+
+
+def _report(fd: int) -> bytes:
+    """What a worker that ended wrote on its pipe: ``R`` once ready, ``E<error>`` if it
+    failed before that; nothing if it died before either."""
+    try:
+        return os.read(fd, 65536)
+    except BlockingIOError:
+        return b""
+    finally:
+        os.close(fd)
+
+
+def _unready(child: _Child, status: int) -> str:
+    code = os.waitstatus_to_exitcode(status)
+    how = f"was killed by signal {-code}" if code < 0 else f"exited with status {code}"
+    return f"worker {child.index} {how} before it was ready"

@@ -60,9 +60,27 @@ def _connect(path: str, *, busy_timeout_ms: int, read_only: bool = False) -> sql
         return _connect_read_only(path, busy_timeout_ms=busy_timeout_ms)
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     conn.execute(f"PRAGMA busy_timeout = {busy_timeout_ms}")
-    conn.execute("PRAGMA journal_mode = WAL")
+    _use_wal(conn, busy_timeout_ms / 1000)
     conn.execute("PRAGMA synchronous = FULL")
     return conn
+
+
+def _use_wal(conn: sqlite3.Connection, timeout: float) -> None:
+    """WAL mode, waiting up to ``timeout`` seconds for the lock it takes.
+
+    Processes that open a new store at once (the workers of ``--workers N``) race to
+    switch it to WAL, and SQLite answers the losers "database is locked" at once, without
+    its busy handler: they try again until the timeout.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+        time.sleep(0.01)
 
 
 def _connect_read_only(path: str, *, busy_timeout_ms: int) -> sqlite3.Connection:
