@@ -10,7 +10,8 @@ deliveries are handed out again).
 
 A worker that fails before it was ever ready (its store or its targets could not be
 opened) would fail again at each restart: the whole hub stops instead, exit 1, with that
-worker's error.
+worker's error. A worker whose parent dies (even by SIGKILL) shuts down as on SIGTERM,
+so no orphan keeps serving the port and the store.
 
 One hub per store: the parent holds the store's claim (`claim_store`), its workers
 inherit it, and another ``crossdock run`` on the same store is refused at start.
@@ -19,12 +20,14 @@ inherit it, and another ``crossdock run`` on the same store is refused at start.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import gc
 import os
 import resource
 import signal
 import socket
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -161,11 +164,41 @@ class _Worker(Hub):
         await super()._serve(backend, sinks, sockets)
 
 
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+def _die_with_parent(parent: int) -> None:
+    """SIGTERM this worker when its parent dies, however it died: the worker then shuts
+    down cleanly, as on a SIGTERM the parent forwards.
+
+    Linux sends it (``PR_SET_PDEATHSIG``) the moment the parent is gone, at no cost;
+    elsewhere a thread checks the parent's pid every second.
+    """
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+        armed = prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        armed = False
+    if not armed:
+        threading.Thread(
+            target=_watch_parent, args=(parent,), name="crossdock-parent", daemon=True
+        ).start()
+    elif os.getppid() != parent:  # it died before the call
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _watch_parent(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(1.0)
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
 def _child(
     config: Config, sockets: list[socket.socket], grace: float, index: int, report: int
 ) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, signal.SIG_DFL)  # until the hub handles them: die at once
+    _die_with_parent(os.getppid())
     for other, sock in enumerate(sockets):
         if other != index:
             sock.close()  # the other workers' queues: only the parent keeps them open
