@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -15,6 +16,7 @@ from crossdock.cli.common import (
     fail,
     out,
     print_json,
+    read_config,
     store_path,
     with_backend,
 )
@@ -103,9 +105,29 @@ def show_message(
         render.print_journey(out, journey)
 
 
-def _selector(message_id: str | None, flow: str | None, endpoint: str | None) -> Selector:
+def _selector(
+    message_id: str | None,
+    flow: str | None,
+    endpoint: str | None,
+    config: Path | None,
+    store: Path | None,
+) -> Selector:
+    """What to select; a flow or endpoint the configuration does not define is an error
+    (with only ``--store`` there is nothing to check names against)."""
     if message_id is None and flow is None and endpoint is None:
         raise typer.BadParameter("give a MESSAGE_ID, --flow or --endpoint")
+    if (flow is not None or endpoint is not None) and (store is None or config is not None):
+        defined = read_config(config, hint="give --config PATH or --store FILE")
+        if flow is not None and flow not in defined.flows:
+            known = ", ".join(sorted(defined.flows))
+            raise typer.BadParameter(
+                f"unknown flow {flow!r}; defined: {known}", param_hint="--flow"
+            )
+        if endpoint is not None and endpoint not in defined.endpoints:
+            known = ", ".join(sorted(defined.endpoints))
+            raise typer.BadParameter(
+                f"unknown endpoint {endpoint!r}; defined: {known}", param_hint="--endpoint"
+            )
     return Selector(message_id=message_id, flow=flow, destination=endpoint)
 
 
@@ -125,7 +147,7 @@ def replay(
     json: JsonOption = False,
 ) -> None:
     """Put parked messages back in their lanes, in their original order."""
-    selector = _selector(message_id, flow, endpoint)
+    selector = _selector(message_id, flow, endpoint, config, store)
     count = with_backend(store_path(config, store), lambda b: b.replay(selector))
     _report("replayed", count, json)
 
@@ -142,7 +164,7 @@ def discard(
     """Remove parked messages for good, recording the reason."""
     if not reason.strip():
         raise typer.BadParameter("must not be empty", param_hint="--reason")
-    selector = _selector(message_id, flow, endpoint)
+    selector = _selector(message_id, flow, endpoint, config, store)
     count = with_backend(store_path(config, store), lambda b: b.discard(selector, reason))
     _report("discarded", count, json)
 

@@ -93,6 +93,13 @@ def _json(value: Any) -> str:
     return orjson.dumps(value, option=orjson.OPT_INDENT_2).decode()
 
 
+def _fact(name: str, value: object) -> str:
+    """A journal fact as text; a time (``next_try``, epoch seconds) as a time."""
+    if name == "next_try" and isinstance(value, int | float):
+        return format_instant(value)
+    return str(value)
+
+
 def print_journey(out: Console, j: Journey) -> None:
     s = j.summary
     out.print(f"[bold]message {s.id}[/]  status [bold]{s.status.value}[/]")
@@ -109,7 +116,7 @@ def print_journey(out: Console, j: Journey) -> None:
         style = _STEP_STYLE.get(e.step, "cyan")
         where = f" → {escape(e.destination)}" if e.destination else ""
         attempt = f" (attempt {e.attempt})" if e.attempt else ""
-        facts = "  ".join(f"{k}={escape(str(v))}" for k, v in e.detail.items())
+        facts = "  ".join(f"{k}={escape(_fact(k, v))}" for k, v in e.detail.items())
         out.print(
             f"{format_instant(e.at)}  [{style}]{e.step.value:<11}[/]{where}{attempt}  {facts}"
         )

@@ -160,3 +160,46 @@ def test_store_found_from_the_configuration(tmp_path: Path) -> None:
     code, out, _ = invoke("status", "--config", str(config), "--json")
     assert code == 0
     assert {r["destination"] for r in json.loads(out)} == {"erp"}
+
+
+def test_replay_and_discard_name_an_unknown_flow_or_endpoint(
+    store: tuple[Path, dict[str, str]], tmp_path: Path
+) -> None:
+    path, _ = store
+    config = tmp_path / "crossdock.yaml"
+    config.write_text(
+        f"version: 1\nstore: {{path: {path}}}\n"
+        "endpoints:\n  shop: {connector: webhook}\n"
+        "  erp: {connector: http, settings: {base_url: 'http://127.0.0.1:9'}}\n"
+        "flows:\n  orders: {source: shop, targets: [{endpoint: erp}]}\n"
+    )
+    code, _, err = invoke("replay", "--flow", "nosuch", "-c", str(config))
+    assert code == 2
+    assert "unknown flow 'nosuch'; defined: orders" in err
+    code, _, err = invoke("discard", "--endpoint", "crm", "--reason", "x", "-c", str(config))
+    assert code == 2
+    assert "unknown endpoint 'crm'; defined: erp, shop" in err
+    code, out, _ = invoke("replay", "--flow", "orders", "-c", str(config), "--json")
+    assert (code, json.loads(out)) == (0, {"replayed": 1})
+
+
+def test_a_journey_shows_the_next_try_as_a_time(tmp_path: Path) -> None:
+    path = tmp_path / "store.db"
+
+    async def fill() -> str:
+        backend = await SqliteBackend.open(path)
+        try:
+            msg = Message.new(flow="orders", source="shop", event_type="o", body={}, key="k")
+            await backend.enqueue(msg)
+            [d] = await backend.claim(INTAKE, worker="t")
+            event = Event(Step.FAILED, {"error": "503", "next_try": 1_795_470_544.62})
+            await backend.retry_at(d, 1_795_470_544.62, events=[event])
+            return msg.id
+        finally:
+            await backend.close()
+
+    message_id = asyncio.run(fill())
+    code, out, _ = invoke("messages", "show", message_id, "--store", str(path))
+    assert code == 0
+    assert "next_try=2026-11-23T21:49:04.620Z" in out  # 1795470544.62 as a UTC time
+    assert "1795470544" not in out
