@@ -119,7 +119,7 @@ async def _run(
                 "shop": {"connector": "webhook"},
                 "erp": {
                     "connector": "http",
-                    "settings": {"base_url": target.url, "concurrency": 2},
+                    "settings": {"base_url": target.url, "concurrency": 2, "timeout": "2s"},
                 },
             },
             "flows": {
