@@ -81,10 +81,6 @@ class IntakeProtocol(HttpToolsProtocol):
             detail = f"the request line and headers are larger than {limit} bytes"
             self._refuse(_answer(431, "header_too_large", detail))
 
-    def on_message_begin(self) -> None:
-        super().on_message_begin()
-        self._in_head = True
-
     def on_headers_complete(self) -> None:
         self._in_head = False
         # The head is no larger than what came while in it (or than this read, if it
