@@ -407,34 +407,6 @@ class BreakerSettings(ConfigModel):
         return self
 
 
-# Characters no host name may hold (RFC 3986 reg-name); the URL parser lets them through
-# and the request fails only when a delivery is sent.
-_NOT_IN_HOST = frozenset(' "<>\\^`{|}')
-
-
-def _check_host_and_port(value: str) -> None:
-    """A base_url's port is a number from 1 to 65535 and its host has no space in it:
-    caught here, a bad one is a located configuration error, not a crash at start."""
-    if not value.isprintable():  # urlsplit silently drops tabs and newlines
-        raise PydanticCustomError(
-            "base_url_control", "base_url must not hold control characters (tab, newline)"
-        )
-    parts = urlsplit(value)
-    try:
-        port = parts.port
-    except ValueError:
-        port = -1
-    if port is not None and not 1 <= port <= 65535:
-        raise PydanticCustomError(
-            "base_url_port", "base_url has an invalid port: must be a number from 1 to 65535"
-        )
-    host = parts.hostname or ""
-    if any(c in _NOT_IN_HOST for c in host):
-        raise PydanticCustomError(
-            "base_url_host", 'base_url has an invalid host: it holds a space or one of "<>\\^`{|}'
-        )
-
-
 class HttpSettings(ConnectorSettings):
     """Delivers messages to a system over HTTP."""
 
@@ -511,7 +483,6 @@ class HttpSettings(ConnectorSettings):
             raise PydanticCustomError(
                 "base_url_query", "base_url must not have a query or fragment: put them in path"
             )
-        _check_host_and_port(value)
         return value
 
     @field_validator("path")

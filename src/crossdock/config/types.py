@@ -221,10 +221,33 @@ Secret = Annotated[
 # -- URLs -----------------------------------------------------------------------------
 
 
+# Characters no host name may hold (RFC 3986 reg-name); the URL parser lets them through
+# and the request fails only when it is sent.
+_NOT_IN_HOST = frozenset(' "<>\\^`{|}')
+
+
 def _validate_http_url(value: str) -> str:
+    """An http(s) URL a request can use: caught here, a bad port or host is a located
+    configuration error, not a crash when the hub starts or a failure at the first send."""
+    if not value.isprintable():  # urlsplit silently drops tabs and newlines
+        raise PydanticCustomError(
+            "http_url_control", "the URL must not hold control characters (tab, newline)"
+        )
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise PydanticCustomError("http_url", "must be an http:// or https:// URL")
+    try:
+        port = parts.port
+    except ValueError:
+        port = -1
+    if port is not None and not 1 <= port <= 65535:
+        raise PydanticCustomError(
+            "http_url_port", "the URL has an invalid port: must be a number from 1 to 65535"
+        )
+    if any(c in _NOT_IN_HOST for c in parts.hostname):
+        raise PydanticCustomError(
+            "http_url_host", 'the URL has an invalid host: it holds a space or one of "<>\\^`{|}'
+        )
     return value
 
 

@@ -1,5 +1,6 @@
-"""An http endpoint's ``base_url`` with a port or a host no request can use is a located
-configuration error (``crossdock validate`` says so), not a crash of ``crossdock run``."""
+"""A URL with a port or a host no request can use (an http endpoint's ``base_url``, a
+poll endpoint's ``url``, an OAuth2 ``token_url``) is a located configuration error
+(``crossdock validate`` says so), not a crash of ``crossdock run`` or a failed send."""
 
 from __future__ import annotations
 
@@ -31,9 +32,9 @@ CONFIG = textwrap.dedent(
     """
 )
 
-PORT = "base_url has an invalid port: must be a number from 1 to 65535"
-HOST = 'base_url has an invalid host: it holds a space or one of "<>\\^`{|}'
-CONTROL = "base_url must not hold control characters (tab, newline)"
+PORT = "the URL has an invalid port: must be a number from 1 to 65535"
+HOST = 'the URL has an invalid host: it holds a space or one of "<>\\^`{|}'
+CONTROL = "the URL must not hold control characters (tab, newline)"
 
 
 def write(folder: Path, url: str) -> Path:
@@ -86,3 +87,46 @@ def test_validate_refuses_a_bad_port(tmp_path: Path) -> None:
     assert "endpoints.erp.settings.base_url: " + PORT in result.output
     assert f"{path}:8:17" in result.output
     assert "Traceback" not in result.output
+
+
+POLL = textwrap.dedent(
+    """\
+    version: 1
+    endpoints:
+      desk:
+        connector: poll
+        settings:
+          url: "{url}"
+          interval: 1m
+      erp:
+        connector: http
+        settings:
+          base_url: http://127.0.0.1:8099
+          auth:
+            type: oauth2_client_credentials
+            token_url: "{url}"
+            client_id: c
+            client_secret: ${{env:SECRET}}
+    flows:
+      tickets:
+        source: desk
+        targets:
+          - endpoint: erp
+    """
+)
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [("http://127.0.0.1:99999/t", PORT), ("http://de sk/t", HOST), ("http://a\tb/t", CONTROL)],
+)
+def test_every_url_setting_is_checked(tmp_path: Path, url: str, message: str) -> None:
+    path = tmp_path / "crossdock.yaml"
+    path.write_text(POLL.format(url=url), encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, env={"SECRET": "s"})
+    found = {(p.path, p.message) for p in caught.value.problems}
+    assert found == {
+        ("endpoints.desk.settings.url", message),
+        ("endpoints.erp.settings.auth.token_url", message),
+    }
