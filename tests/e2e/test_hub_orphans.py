@@ -5,10 +5,7 @@ hold the port and the store."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import os
-import signal
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import aiohttp
@@ -17,32 +14,15 @@ from e2e_kit import (
     HubProcess,
     Reply,
     Target,
+    alive,
     created,
     feed_config,
     free_port,
+    killed_at_the_end,
     post_hook,
     store_counts,
     wait_until,
 )
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return Path(f"/proc/{pid}/stat").read_text().split(") ")[-1][0] != "Z"
-
-
-@contextlib.contextmanager
-def _killed_at_the_end(pids: list[int]) -> Iterator[None]:
-    """Workers left behind by a failed test are killed (their parent is gone)."""
-    try:
-        yield
-    finally:
-        for pid in pids:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
 
 
 async def test_workers_shut_down_when_their_parent_is_killed(
@@ -63,7 +43,7 @@ async def test_workers_shut_down_when_their_parent_is_killed(
     workers = await wait_until(
         lambda: len(hub.children()) == 2 and hub.children(), timeout=30, what="2 workers"
     )
-    with _killed_at_the_end(workers):
+    with killed_at_the_end(workers):
         accepted = []
         fresh = aiohttp.TCPConnector(force_close=True)
         async with aiohttp.ClientSession(connector=fresh) as session:
@@ -74,7 +54,7 @@ async def test_workers_shut_down_when_their_parent_is_killed(
         await wait_until(lambda: target.arrivals, timeout=30, what="a delivery in flight")
         await hub.kill()
         await wait_until(
-            lambda: not any(_alive(pid) for pid in workers),
+            lambda: not any(alive(pid) for pid in workers),
             timeout=30,
             what="both workers to stop after their parent died",
         )

@@ -5,11 +5,10 @@ ready is replaced.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import aiohttp
@@ -24,25 +23,6 @@ from e2e_kit import (
 )
 
 from crossdock.bus import SqliteBackend
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return Path(f"/proc/{pid}/stat").read_text().split(") ")[-1][0] != "Z"
-
-
-@contextlib.contextmanager
-def _killed_at_the_end(pids: list[int]) -> Iterator[None]:
-    """Workers left behind by a failed test are killed (their parent may be gone)."""
-    try:
-        yield
-    finally:
-        for pid in pids:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
 
 
 def _hub(

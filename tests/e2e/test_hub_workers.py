@@ -18,6 +18,7 @@ from e2e_kit import (
     Arrival,
     HubProcess,
     Target,
+    alive,
     feed_config,
     free_port,
     metric_value,
@@ -28,14 +29,6 @@ from e2e_kit import (
 
 KEYS = [f"w{i}" for i in range(6)]
 PER_KEY = 30
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return Path(f"/proc/{pid}/stat").read_text().split(") ")[-1][0] != "Z"
 
 
 def _two_workers(
@@ -96,7 +89,7 @@ async def test_workers(tmp_path: Path, target: Target, make_hub: Callable[..., H
     code, seconds = await hub.stop()
     print(f"SIGTERM: exit {code} after {seconds:.2f}s")
     assert code == 0, hub.log_tail()
-    assert not any(_alive(pid) for pid in workers), "both workers stopped"
+    assert not any(alive(pid) for pid in workers), "both workers stopped"
     stopped = [e for e in hub.logs() if e.get("event") == "stopped"]
     assert len(stopped) == 2, "each worker shut down cleanly"
 

@@ -118,16 +118,14 @@ def _selector(
         raise typer.BadParameter("give a MESSAGE_ID, --flow or --endpoint")
     if (flow is not None or endpoint is not None) and (store is None or config is not None):
         defined = read_config(config, hint="give --config PATH or --store FILE")
-        if flow is not None and flow not in defined.flows:
-            known = ", ".join(sorted(defined.flows))
-            raise typer.BadParameter(
-                f"unknown flow {flow!r}; defined: {known}", param_hint="--flow"
-            )
-        if endpoint is not None and endpoint not in defined.endpoints:
-            known = ", ".join(sorted(defined.endpoints))
-            raise typer.BadParameter(
-                f"unknown endpoint {endpoint!r}; defined: {known}", param_hint="--endpoint"
-            )
+        for kind, name, names in (
+            ("flow", flow, defined.flows),
+            ("endpoint", endpoint, defined.endpoints),
+        ):
+            if name is not None and name not in names:
+                known = ", ".join(sorted(names))
+                message = f"unknown {kind} {name!r}; defined: {known}"
+                raise typer.BadParameter(message, param_hint=f"--{kind}")
     return Selector(message_id=message_id, flow=flow, destination=endpoint)
 
 
