@@ -41,7 +41,9 @@ _FIELDS = (
     _Field("month", 1, 12, _MONTHS),
     _Field("day of week", 0, 7, _DAYS),
 )
-_SEARCH_YEARS = 8  # covers every 29 February pattern (leap years repeat at most 8 years apart)
+# Every day that occurs at all occurs again within this: a day of month AND a weekday
+# (`0 0 29 2 */7`: 29 February on a Sunday) can be 40 years apart (2088, then 2128).
+_SEARCH_YEARS = 41
 
 
 def _number(text: str, field: _Field) -> int:

@@ -63,10 +63,10 @@ def reference_matches(fields: list[str], when: datetime) -> bool:
 
 
 def reference_next(fields: list[str], after: datetime) -> datetime | None:
-    """Day by day for 8 years, then minute by minute through the first matching day."""
+    """Day by day for 41 years, then minute by minute through the first matching day."""
     start = after.replace(second=0, microsecond=0)
     midnight = start.replace(hour=0, minute=0)
-    for days in range(8 * 366 + 1):
+    for days in range(41 * 366 + 1):
         day = midnight + timedelta(days=days)
         if not reference_day(fields, day):
             continue
@@ -151,6 +151,9 @@ def _occurs(fields: list[str]) -> bool:
         ("30 6 * jan,Jul 7", datetime(2025, 1, 1), datetime(2025, 1, 5, 6, 30)),  # 7: Sunday
         ("5/20 * * * *", datetime(2025, 1, 1, 0, 46), datetime(2025, 1, 1, 1, 5)),
         ("59 23 31 12 *", datetime(2025, 12, 31, 23, 59, 30), datetime(2026, 12, 31, 23, 59)),
+        # a day AND a weekday (a field starting with "*" is not a restriction): rare days
+        ("* * */7 3 0", datetime(2026, 4, 1), datetime(2037, 3, 1)),  # March 1 on a Sunday
+        ("0 0 29 2 */7", datetime(2088, 3, 1), datetime(2128, 2, 29)),  # 29 Feb, a Sunday
     ],
 )
 def test_next_after_examples(expression: str, after: datetime, expected: datetime) -> None:
