@@ -9,13 +9,21 @@ what crossdock itself spends, thread by thread, on run.py's flow and orders:
   until every order is stored;
 - processor: draining the intake queue (only when messages went there);
 - delivery: a delivery worker draining the target's queue into a target that answers
-  at once (no HTTP), claiming, acknowledging and journaling as it does for real.
+  at once (no HTTP), acknowledging and journaling as it does for real.
 
-Two ways in the same run, on the same orders: **at intake** (each message stored with its
-deliveries, as ``crossdock run`` does) and **via the intake queue** (stored for intake,
-then routed by the processor: what happens to a message whose key waits in intake, and
-what crossdock did before). Prints CPU µs per message per stage and thread (event loop,
-writer, other) from ``/proc/self/task``, the medians over the rounds, and the ratio.
+Three ways in the same run, on the same orders:
+
+- **handed over**: as ``crossdock run`` does: the delivery worker runs while the orders
+  come, each message is stored with its delivery, leased to the worker in the same
+  commit and handed to it (one stage, intake and delivery together);
+- **claimed**: each message stored with its delivery, then the worker, started after
+  intake, claims them (what happens to a delivery whose lane was busy, or that came
+  while the worker had no room);
+- **via the intake queue**: stored for intake, then routed by the processor (what
+  happens to a message whose key waits in intake).
+
+Prints CPU µs per message per stage and thread (event loop, writer, other) from
+``/proc/self/task``, the medians over the rounds, and the ratios.
 """
 
 from __future__ import annotations
@@ -142,34 +150,22 @@ async def drained(backend: SqliteBackend, destination: str) -> None:
         await asyncio.sleep(0.2)
 
 
-async def one_round(orders: int, at_intake: bool) -> dict[str, Figures]:
+HANDED, CLAIMED, VIA_INTAKE = "handed over", "claimed", "via the intake queue"
+
+
+async def one_round(orders: int, way: str) -> dict[str, Figures]:
     with tempfile.TemporaryDirectory(prefix="crossdock-inprocess-", dir="/var/tmp") as folder:
         config = load_config(config_file(Path(folder)))
         plan = Plan.from_config(config)
         backend = await SqliteBackend.open(config.store.path, mask=config.journal.mask)
         metrics = Metrics()
         processor = Processor(backend, plan, observer=MetricsObserver(metrics))
-        router = processor if at_intake else None
+        router = None if way == VIA_INTAKE else processor
         app = create_intake_app(config, backend, metrics=metrics, router=router)
         await app.start()
         clock = ThreadClock(backend._writer._thread)  # the writer's thread, for its CPU
         bodies = iter([orjson.dumps(order(f"m{n}", n, 0.0)) for n in range(orders)])
         stages: dict[str, Figures] = {}
-
-        async def sender() -> None:
-            for body in bodies:
-                await post(app, body)
-
-        before = clock.read()
-        await asyncio.gather(*(sender() for _ in range(SENDERS)))
-        stages["intake"] = clock.per_message(before, orders)
-        if not at_intake:
-            before = clock.read()
-            running = asyncio.create_task(processor.run())
-            await drained(backend, INTAKE)
-            processor.stop()
-            await running
-            stages["processor"] = clock.per_message(before, orders)
         worker = DeliveryWorker(
             backend,
             plan,
@@ -179,12 +175,37 @@ async def one_round(orders: int, at_intake: bool) -> dict[str, Figures]:
             breaker=CircuitBreaker(),
             observer=MetricsObserver(metrics),
         )
-        before = clock.read()
-        running = asyncio.create_task(worker.run())
-        await drained(backend, "target")
-        worker.stop()
-        await running
-        stages["delivery"] = clock.per_message(before, orders)
+
+        async def sender() -> None:
+            for body in bodies:
+                await post(app, body)
+
+        if way == HANDED:  # the worker runs meanwhile: deliveries come to it as stored
+            before = clock.read()
+            running = asyncio.create_task(worker.run())
+            await asyncio.gather(*(sender() for _ in range(SENDERS)))
+            await drained(backend, "target")
+            worker.stop()
+            await running
+            await worker.drain(10)
+            stages["intake+delivery"] = clock.per_message(before, orders)
+        else:
+            before = clock.read()
+            await asyncio.gather(*(sender() for _ in range(SENDERS)))
+            stages["intake"] = clock.per_message(before, orders)
+            if way == VIA_INTAKE:
+                before = clock.read()
+                running = asyncio.create_task(processor.run())
+                await drained(backend, INTAKE)
+                processor.stop()
+                await running
+                stages["processor"] = clock.per_message(before, orders)
+            before = clock.read()
+            running = asyncio.create_task(worker.run())
+            await drained(backend, "target")
+            worker.stop()
+            await running
+            stages["delivery"] = clock.per_message(before, orders)
         await app.close()
         await backend.close()
         return stages
@@ -199,12 +220,12 @@ async def main() -> int:
     parser.add_argument("--orders", type=int, default=10_000)
     parser.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args()
-    results: dict[str, list[dict[str, Figures]]] = {"at intake": [], "via the intake queue": []}
+    results: dict[str, list[dict[str, Figures]]] = {HANDED: [], CLAIMED: [], VIA_INTAKE: []}
     for _ in range(args.rounds):
         for way in results:
-            results[way].append(await one_round(args.orders, way == "at intake"))
+            results[way].append(await one_round(args.orders, way))
     print(f"{args.orders:,} orders, {args.rounds} rounds, medians; CPU µs per message")
-    print(f"{'way':22} {'stage':10} {'event loop':>10} {'writer':>7} {'other':>6} {'total':>6}")
+    print(f"{'way':22} {'stage':15} {'event loop':>10} {'writer':>7} {'other':>6} {'total':>6}")
     totals = {}
     for way, rounds in results.items():
         for stage in rounds[0]:
@@ -213,13 +234,13 @@ async def main() -> int:
                 for kind in ("event loop", "writer", "other")
             }
             print(
-                f"{way:22} {stage:10} {row['event loop']:10.0f} {row['writer']:7.0f}"
+                f"{way:22} {stage:15} {row['event loop']:10.0f} {row['writer']:7.0f}"
                 f" {row['other']:6.0f} {sum(row.values()):6.0f}"
             )
         totals[way] = statistics.median(total(r) for r in rounds)
-        print(f"{way:22} {'all':10} {'':10} {'':7} {'':6} {totals[way]:6.0f}")
-    ratio = totals["at intake"] / totals["via the intake queue"]
-    print(f"at intake / via the intake queue: {ratio:.2f}")
+        print(f"{way:22} {'all':15} {'':10} {'':7} {'':6} {totals[way]:6.0f}")
+    for way in (CLAIMED, VIA_INTAKE):
+        print(f"{HANDED} / {way}: {totals[HANDED] / totals[way]:.2f}")
     return 0
 
 

@@ -13,10 +13,13 @@ from crossdock.bus.base import (
     INTAKE,
     Backend,
     Delivery,
+    Event,
+    Forward,
     JournalEntry,
     MessageQuery,
     MessageStatus,
     QueueStats,
+    Routed,
     Step,
 )
 from crossdock.core.envelope import JSON, Message
@@ -189,3 +192,11 @@ async def status(backend: Backend, message_id: str) -> MessageStatus:
 
 def ids(deliveries: list[Delivery]) -> list[str]:
     return [d.message.id for d in deliveries]
+
+
+def routed_to(*targets: str, payload: dict[str, object] | None = None) -> Routed:
+    """Routed to ``targets``, each with ``payload`` (None: the message body)."""
+    return Routed(
+        [Event(Step.ROUTED, {"targets": list(targets)})],
+        [Forward(t, payload, [Event(Step.MAPPED, payload=payload)]) for t in targets],
+    )

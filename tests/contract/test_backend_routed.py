@@ -12,6 +12,7 @@ from backend_kit import (
     entries,
     ids,
     new_message,
+    routed_to,
     stats_of,
     status,
 )
@@ -25,15 +26,6 @@ from crossdock.bus.base import (
     Selector,
     Step,
 )
-
-
-def routed_to(*targets: str, payload: dict[str, object] | None = None) -> Routed:
-    """Routed to ``targets``, each with ``payload`` (None: the message body)."""
-    return Routed(
-        [Event(Step.ROUTED, {"targets": list(targets)})],
-        [Forward(t, payload, [Event(Step.MAPPED, payload=payload)]) for t in targets],
-    )
-
 
 FILTERED = Routed([Event(Step.FILTERED, {"rule": "flow.when: prio == 1", "reason": "condition"})])
 

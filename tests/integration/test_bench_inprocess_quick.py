@@ -9,7 +9,7 @@ from pathlib import Path
 SCRIPT = Path(__file__).resolve().parents[2] / "bench" / "e2e" / "inprocess.py"
 
 
-def test_bench_inprocess_runs_both_ways_and_prints_the_ratio() -> None:
+def test_bench_inprocess_runs_every_way_and_prints_the_ratios() -> None:
     done = subprocess.run(
         [sys.executable, str(SCRIPT), "--orders", "300", "--rounds", "1"],
         capture_output=True,
@@ -19,14 +19,17 @@ def test_bench_inprocess_runs_both_ways_and_prints_the_ratio() -> None:
     )
     assert done.returncode == 0, done.stdout + done.stderr
     lines = done.stdout.splitlines()
-    stages = [line[:33].split() for line in lines[2:] if not line.startswith("at intake /")]
+    stages = [line[:38].split() for line in lines[2:-2]]
     assert stages == [
-        ["at", "intake", "intake"],
-        ["at", "intake", "delivery"],
-        ["at", "intake", "all"],
+        ["handed", "over", "intake+delivery"],
+        ["handed", "over", "all"],
+        ["claimed", "intake"],
+        ["claimed", "delivery"],
+        ["claimed", "all"],
         ["via", "the", "intake", "queue", "intake"],
         ["via", "the", "intake", "queue", "processor"],
         ["via", "the", "intake", "queue", "delivery"],
         ["via", "the", "intake", "queue", "all"],
     ], done.stdout
-    assert lines[-1].startswith("at intake / via the intake queue: "), done.stdout
+    assert lines[-2].startswith("handed over / claimed: "), done.stdout
+    assert lines[-1].startswith("handed over / via the intake queue: "), done.stdout

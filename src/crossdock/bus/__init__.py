@@ -17,6 +17,7 @@ from crossdock.bus.base import (
     Router,
     Selector,
     Step,
+    Taker,
 )
 from crossdock.bus.sqlite.backend import SqliteBackend
 
@@ -38,4 +39,5 @@ __all__ = [
     "Selector",
     "SqliteBackend",
     "Step",
+    "Taker",
 ]

@@ -204,6 +204,36 @@ class MessageQuery:
     limit: int = 100
 
 
+class Taker(Protocol):
+    """A consumer in this process that takes deliveries as they are stored, already
+    leased to it, instead of claiming them (see `Backend.hand_to`)."""
+
+    @property
+    def worker(self) -> str:
+        """The name its leases are taken under (as `Backend.claim`'s ``worker``)."""
+        ...
+
+    @property
+    def lease_seconds(self) -> float:
+        """The lease a delivery handed to it gets (as `Backend.claim`'s)."""
+        ...
+
+    def reserve(self) -> bool:
+        """Whether it takes one more delivery now. If so, it keeps room for it until
+        `take` or `unreserve` is called, exactly once, after the commit."""
+        ...
+
+    def take(self, delivery: Delivery) -> None:
+        """A reserved delivery, committed and leased to it: it must settle it as if it had
+        claimed it (not doing so is a crash: the lease expires and it is handed out again)."""
+        ...
+
+    def unreserve(self) -> None:
+        """A reserved delivery was not leased to it (its lane held earlier deliveries, or
+        nothing was stored): it is claimable as usual, or was never stored."""
+        ...
+
+
 class Backend(Protocol):
     """Durable queues, lanes and the journal. See the module docstring for the terms.
 
@@ -257,6 +287,15 @@ class Backend(Protocol):
         self, destination: str, *, worker: str, limit: int = 1, lease_seconds: float = 30.0
     ) -> list[Delivery]:
         """Lease up to ``limit`` deliveries that are due, at most one per lane."""
+        ...
+
+    def hand_to(self, destination: str, taker: Taker | None) -> None:
+        """From now on, hand ``destination``'s new deliveries that `enqueue_many` stores in
+        this process with their outcome (`Routed`) to ``taker``: while it has room
+        (`Taker.reserve`), each one whose lane holds nothing before it is created leased
+        to it in the same commit and given to it (`Taker.take`) without a claim, as the
+        claim would have handed it out. None: stop. Every lane rule holds as for a claim.
+        """
         ...
 
     async def ack(

@@ -70,14 +70,58 @@ class DeliveryWorker:
         self._lease = plan.lease_for(endpoint)
         self._worker = f"delivery-{endpoint}-{os.getpid()}"
         self._tasks: set[asyncio.Task[None]] = set()
+        self._reserved = 0  # deliveries on their way from intake (see `reserve`)
         self._stopping = asyncio.Event()
         self.paused_until: float | None = None
 
+    @property
+    def worker(self) -> str:
+        return self._worker
+
+    @property
+    def lease_seconds(self) -> float:
+        return self._lease
+
     def stop(self) -> None:
         self._stopping.set()
+        self._backend.hand_to(self.endpoint, None)
+
+    def reserve(self) -> bool:
+        """Room for a delivery being stored right now, to be handed over leased (`take`)
+        instead of claimed: only with a free slot and a rate-limit token, and while the
+        endpoint is neither paused nor behind an open (or probing) circuit breaker."""
+        if (
+            self._stopping.is_set()
+            or self.paused_until is not None
+            or self.breaker.state is not BreakerState.CLOSED
+            or len(self._tasks) + self._reserved >= self._concurrency
+        ):
+            return False
+        if self._bucket is not None and self._bucket.take_up_to(1)[0] == 0:
+            return False
+        self._reserved += 1
+        return True
+
+    def take(self, delivery: Delivery) -> None:
+        """A reserved delivery, stored and leased to this worker: attempt it now."""
+        self._reserved -= 1
+        self._start(delivery)
+
+    def unreserve(self) -> None:
+        self._reserved -= 1
+        if self._bucket is not None:
+            self._bucket.give_back(1)
+
+    def _start(self, delivery: Delivery) -> None:
+        task = asyncio.create_task(self._attempt(delivery))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def run(self) -> None:
-        """Claim and deliver until stopped; then let the deliveries in flight finish."""
+        """Claim and deliver until stopped; then let the deliveries in flight finish.
+        Meanwhile deliveries stored in this process come straight here when there is room
+        (`Backend.hand_to`)."""
+        self._backend.hand_to(self.endpoint, self)
         while not self._stopping.is_set():
             limit = await self._capacity()
             if limit == 0:
@@ -95,18 +139,25 @@ class DeliveryWorker:
                 await self._idle(self._idle_wait)
                 continue
             for delivery in batch:
-                task = asyncio.create_task(self._attempt(delivery))
-                self._tasks.add(task)
-                task.add_done_callback(self._tasks.discard)
+                self._start(delivery)
 
     async def drain(self, grace: float) -> None:
-        """Wait up to ``grace`` seconds for deliveries in flight; give back the rest."""
-        if self._tasks:
-            _done, pending = await asyncio.wait(set(self._tasks), timeout=grace)
-            for task in pending:
-                task.cancel()
-            if pending:
-                await asyncio.wait(pending)
+        """Wait up to ``grace`` seconds for deliveries in flight (and for those being
+        handed over from intake); give back the rest."""
+        deadline = time.monotonic() + grace
+        while self._tasks or self._reserved:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            if not self._tasks:  # a commit with deliveries for us is under way
+                await asyncio.sleep(min(0.01, left))
+                continue
+            await asyncio.wait(set(self._tasks), timeout=left)
+        pending = set(self._tasks)
+        for task in pending:
+            task.cancel()
+        if pending:
+            await asyncio.wait(pending)
 
     async def _capacity(self) -> int:
         """How many deliveries to claim now (0: waited instead, ask again). With a rate
@@ -122,9 +173,12 @@ class DeliveryWorker:
         return granted
 
     async def _wanted(self) -> int:
-        free = self._concurrency - len(self._tasks)
+        free = self._concurrency - len(self._tasks) - self._reserved
         if free <= 0:
-            await self._wait_for_a_task()
+            if self._tasks:
+                await self._wait_for_a_task()
+            else:  # every slot is reserved by a commit under way: its deliveries come soon
+                await asyncio.sleep(0.001)
             return 0
         now = time.monotonic()
         if self.paused_until is not None and now < self.paused_until:

@@ -1,5 +1,5 @@
-"""The delivery worker on a real store: attempts whose outcome was never recorded, and
-rate limits that never let a lease run out."""
+"""The delivery worker on a real store: attempts whose outcome was never recorded, rate
+limits that never let a lease run out, and deliveries handed over as they are stored."""
 
 from __future__ import annotations
 
@@ -15,7 +15,8 @@ from crossdock.bus.base import Delivery, store_routed
 from crossdock.config import load_config
 from crossdock.connectors.base import Receipt
 from crossdock.core.envelope import Message
-from crossdock.core.limits import CircuitBreaker, TokenBucket
+from crossdock.core.errors import TransientError
+from crossdock.core.limits import BreakerState, CircuitBreaker, TokenBucket
 from crossdock.runtime.delivery import DeliveryWorker
 from crossdock.runtime.plan import Plan
 from crossdock.runtime.processor import Processor
@@ -162,5 +163,128 @@ async def test_no_request_starts_with_less_lease_left_than_its_timeout(tmp_path:
         assert set(sent) == set(ids)  # again (same Idempotency-Key); the others come once
         assert all(n == 1 for m, n in sent.items() if m != stalled), sent
         assert min(left) > 0.5, left
+    finally:
+        await backend.close()
+
+
+# --- Deliveries handed over as they are stored (no claim) ------------------------------
+
+
+async def _started(worker: DeliveryWorker) -> asyncio.Task[None]:
+    task = asyncio.create_task(worker.run())
+    await asyncio.sleep(0.05)  # running: it takes deliveries as they are stored
+    return task
+
+
+async def _stop(worker: DeliveryWorker, task: asyncio.Task[None]) -> None:
+    worker.stop()
+    await task
+    await worker.drain(1.0)
+
+
+async def test_deliveries_handed_over_keep_to_the_endpoints_concurrency(tmp_path: Path) -> None:
+    plan, backend, processor = await _setup(tmp_path)
+    gate = asyncio.Event()
+    inside: list[int] = []
+
+    class Gated(Recorder):
+        def __init__(self) -> None:
+            super().__init__()
+            self.now = 0
+
+        async def deliver(self, delivery: Delivery) -> Receipt:
+            self.now += 1
+            inside.append(self.now)
+            await gate.wait()
+            self.now -= 1
+            return await super().deliver(delivery)
+
+    try:
+        sink = Gated()
+        worker = _worker(backend, plan, sink, concurrency=2)
+        task = await _started(worker)
+        ids: list[str] = []
+        for n in range(6):  # one request each, as webhooks come
+            ids += await _send(backend, processor, [f"k{n}"])
+        await asyncio.sleep(0.3)
+        assert max(inside) == 2
+        gate.set()
+        for _ in range(100):
+            if len(sink.got) == 6:
+                break
+            await asyncio.sleep(0.02)
+        await _stop(worker, task)
+        assert Counter(m for m, _ in sink.got) == Counter(ids)
+        assert max(inside) == 2
+    finally:
+        await backend.close()
+
+
+async def test_deliveries_handed_over_keep_to_the_rate_limit(tmp_path: Path) -> None:
+    plan, backend, processor = await _setup(tmp_path)
+    try:
+        sink = Recorder()
+        worker = _worker(backend, plan, sink, concurrency=8, bucket=TokenBucket(6, 1))
+        task = await _started(worker)
+        ids: list[str] = []
+        for n in range(12):
+            ids += await _send(backend, processor, [f"k{n}"])
+        for _ in range(200):
+            if len(sink.got) == 12:
+                break
+            await asyncio.sleep(0.02)
+        await _stop(worker, task)
+        assert Counter(m for m, _ in sink.got) == Counter(ids)
+        times = sorted(at for _, at in sink.got)
+        assert times[-1] - times[0] >= 11 / 6 - 0.05
+    finally:
+        await backend.close()
+
+
+async def test_nothing_is_handed_over_while_the_circuit_is_open(tmp_path: Path) -> None:
+    plan, backend, processor = await _setup(tmp_path)
+
+    class DownOnce(Recorder):
+        async def deliver(self, delivery: Delivery) -> Receipt:
+            if not self.got:
+                self.got.append((delivery.message.id, time.monotonic()))
+                raise TransientError("connection refused")
+            return await super().deliver(delivery)
+
+    try:
+        sink = DownOnce()
+        breaker = CircuitBreaker(threshold=1, cooldown=1.0)
+        worker = DeliveryWorker(
+            backend, plan, "erp", sink, concurrency=8, breaker=breaker, idle_wait=0.05
+        )
+        task = await _started(worker)
+        await _send(backend, processor, ["down"])
+        await asyncio.sleep(0.1)
+        assert breaker.state is not BreakerState.CLOSED
+        during = await _send(backend, processor, ["a", "b"])
+        await asyncio.sleep(0.4)  # inside the cool-down: no attempt at all
+        assert [m for m, _ in sink.got if m in during] == []
+        for _ in range(150):
+            if {m for m, _ in sink.got} >= set(during):
+                break
+            await asyncio.sleep(0.02)
+        await _stop(worker, task)
+        assert {m for m, _ in sink.got} >= set(during)  # after the probe, they go
+    finally:
+        await backend.close()
+
+
+async def test_a_stopped_worker_takes_nothing_more(tmp_path: Path) -> None:
+    plan, backend, processor = await _setup(tmp_path)
+    try:
+        sink = Recorder()
+        worker = _worker(backend, plan, sink, concurrency=8)
+        task = await _started(worker)
+        await _stop(worker, task)
+        [later] = await _send(backend, processor, ["k"])
+        await asyncio.sleep(0.1)
+        assert sink.got == []
+        [claimed] = await backend.claim("erp", worker="next", lease_seconds=5)
+        assert (claimed.message.id, claimed.message.attempt) == (later, 1)
     finally:
         await backend.close()

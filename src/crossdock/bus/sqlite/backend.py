@@ -8,10 +8,12 @@ import fcntl
 import functools
 import heapq
 import os
+import secrets
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import TypeVar
@@ -33,9 +35,10 @@ from crossdock.bus.base import (
     Routed,
     Selector,
     Step,
+    Taker,
 )
 from crossdock.bus.sqlite import deadletter, enqueue, lanes, reads, settle
-from crossdock.bus.sqlite.enqueue import NewMessage, Outcome
+from crossdock.bus.sqlite.enqueue import NewMessage, Outcome, Stored
 from crossdock.bus.sqlite.reserve import DiskReserve
 from crossdock.bus.sqlite.writer import Writer
 from crossdock.core.envelope import JSON, Message
@@ -259,6 +262,7 @@ class SqliteBackend:
         self._store_groups = functools.partial(enqueue.store_groups, clock=clock)
         self._ack_many = functools.partial(settle.ack_many, clock=clock)
         self._wakeups: dict[str, asyncio.Event] = {}
+        self._takers: dict[str, Taker] = {}
         self._due: dict[str, list[float]] = {}  # destination -> heap of retry times set here
         self._reader_pool = ThreadPoolExecutor(1, thread_name_prefix="crossdock-reader")
         self._reader: sqlite3.Connection | None = None
@@ -352,58 +356,108 @@ class SqliteBackend:
             raise ValueError("routed needs one item per message, and intake as destination")
         self._check_room()
         dedup_key = None if dedup is None else dedup[1]
-        outcomes = [
-            None if r is None else self._outcome(m, r)
-            for m, r in zip(messages, routed or [None] * len(messages), strict=True)
-        ]
-        news = [  # a message with an outcome gets its intake rows only if it goes there
-            enqueue.new_message(
-                m,
-                destination,
-                dedup_key,
-                enqueue.received_rows(m.id, destination) if o is None else None,
-                o,
-            )
-            for m, o in zip(messages, outcomes, strict=True)
-        ]
-        if dedup is None and cursor is None:  # nothing to check: stored with its neighbours
-            stored = await self._writer.submit_grouped(self._store_groups, news)
-        else:
-            earlier, stored = await self._write(
-                lambda c: enqueue.enqueue_many(c, news, dedup, cursor, self._clock())
-            )
-            if earlier is not None:
-                return [EnqueueResult(i, duplicate=True) for i in earlier]
+        handing: list[_Handing] = []  # deliveries reserved by a taker, to hand it after
+        stored: list[Stored] = []
+        try:
+            outcomes = [
+                None if r is None else self._outcome(m, r, handing)
+                for m, r in zip(messages, routed or [None] * len(messages), strict=True)
+            ]
+            news = [  # a message with an outcome gets its intake rows only if it goes there
+                enqueue.new_message(
+                    m,
+                    destination,
+                    dedup_key,
+                    enqueue.received_rows(m.id, destination) if o is None else None,
+                    o,
+                )
+                for m, o in zip(messages, outcomes, strict=True)
+            ]
+            if dedup is None and cursor is None:  # nothing to check: stored with neighbours
+                stored = await self._writer.submit_grouped(self._store_groups, news)
+            else:
+                earlier, done = await self._write(
+                    lambda c: enqueue.enqueue_many(c, news, dedup, cursor, self._clock())
+                )
+                if earlier is not None:
+                    return [EnqueueResult(i, duplicate=True) for i in earlier]
+                stored = done
+        finally:  # also when nothing was stored: the reservations are given back
+            if handing:
+                self._hand_over(handing, stored)
         self._notify_stored(news, stored)
-        return [EnqueueResult(m.id, False, r) for m, r in zip(messages, stored, strict=True)]
+        return [EnqueueResult(m.id, False, s.routed) for m, s in zip(messages, stored, strict=True)]
 
-    def _outcome(self, message: Message, routed: Routed) -> Outcome:
+    def hand_to(self, destination: str, taker: Taker | None) -> None:
+        if taker is None:
+            self._takers.pop(destination, None)
+        else:
+            self._takers[destination] = taker
+
+    def _outcome(self, message: Message, routed: Routed, handing: list[_Handing]) -> Outcome:
         events = [Event(Step.RECEIVED), *self._masked(routed.events)]
         return Outcome(
             lanes.journal_rows(message.id, None, None, events),
-            self._new_entries(message.id, routed.forward),
+            self._new_entries(message, routed.forward, handing),
             filtered=any(e.step is Step.FILTERED for e in routed.events),
         )
 
-    def _new_entries(self, message_id: str, forward: Sequence[Forward]) -> list[lanes.NewEntry]:
+    def _new_entries(
+        self, message: Message, forward: Sequence[Forward], handing: list[_Handing] | None = None
+    ) -> list[lanes.NewEntry]:
         """The deliveries to create, encoded; a journal snapshot of the very payload being
-        delivered reuses its encoding (unless the mask changes it)."""
+        delivered reuses its encoding (unless the mask changes it). With ``handing``, a
+        delivery whose destination's taker has room gets a lease to be created with."""
         created = []
         for f in forward:
             payload = None if f.payload is None else orjson.dumps(f.payload)
             encoded = None if payload is None or self._masking else (f.payload, payload)
             rows = lanes.journal_rows(
-                message_id, f.destination, None, self._masked(f.events), encoded
+                message.id, f.destination, None, self._masked(f.events), encoded
             )
-            created.append(lanes.NewEntry(f.destination, payload, rows, f.available_at))
+            taker = None
+            if handing is not None and f.available_at is None:
+                taker = self._takers.get(f.destination)
+                if taker is not None and not taker.reserve():
+                    taker = None
+            lease = None
+            if taker is not None:
+                lease = lanes.Lease(secrets.token_hex(16), taker.worker, taker.lease_seconds)
+            entry = lanes.NewEntry(f.destination, payload, rows, f.available_at, lease)
+            if taker is not None and handing is not None:
+                handing.append(_Handing(entry, taker, message, f))
+            created.append(entry)
         return created
 
-    def _notify_stored(self, news: Sequence[NewMessage], routed: Sequence[bool]) -> None:
-        for new, direct in zip(news, routed, strict=True):
-            if not direct:
+    def _hand_over(self, handing: Sequence[_Handing], stored: Sequence[Stored]) -> None:
+        """After the commit (or its failure): each reserved delivery to its taker, leased
+        or not (then it is claimable, or was never stored)."""
+        leased = {id(x.entry): x for s in stored for x in s.leased}
+        for h in handing:
+            done = leased.get(id(h.entry))
+            if done is None:
+                h.taker.unreserve()
+                self._notify(h.entry.destination)
+                continue
+            assert h.entry.lease is not None
+            payload = h.message.body if h.forward.payload is None else h.forward.payload
+            h.taker.take(
+                Delivery(
+                    h.message.with_attempt(1),
+                    h.entry.destination,
+                    payload,
+                    h.entry.lease.token,
+                    done.expires,
+                    done.seq,
+                )
+            )
+
+    def _notify_stored(self, news: Sequence[NewMessage], stored: Sequence[Stored]) -> None:
+        for new, s in zip(news, stored, strict=True):
+            if not s.routed:
                 self._notify(new.destination)
             elif new.outcome is not None:
-                self._notify(*(e.destination for e in new.outcome.entries))
+                self._notify(*(e.destination for e in new.outcome.entries if e.lease is None))
 
     async def get_cursor(self, name: str) -> JSON | None:
         def query(c: sqlite3.Connection) -> JSON | None:
@@ -431,7 +485,7 @@ class SqliteBackend:
     async def ack(
         self, delivery: Delivery, *, events: Sequence[Event] = (), forward: Sequence[Forward] = ()
     ) -> None:
-        created = self._new_entries(delivery.message.id, forward)
+        created = self._new_entries(delivery.message, forward)
         ack = settle.Ack(delivery, self._rows(delivery, events), created)
         await self._writer.submit_grouped(self._ack_many, ack)
         # the lane's next delivery may be claimable now, as may the forwarded ones
@@ -535,3 +589,13 @@ class SqliteBackend:
 
         await asyncio.get_running_loop().run_in_executor(self._reader_pool, close_reader)
         self._reader_pool.shutdown()
+
+
+@dataclass(frozen=True, slots=True)
+class _Handing:
+    """A delivery a taker reserved room for, to give it once its message is stored."""
+
+    entry: lanes.NewEntry
+    taker: Taker
+    message: Message
+    forward: Forward

@@ -22,6 +22,7 @@ from crossdock.bus.sqlite.lanes import (
     Inserts,
     JournalRow,
     Lane,
+    Leased,
     NewEntry,
     journal_params,
     journal_rows,
@@ -72,59 +73,73 @@ def new_message(
     return NewMessage(message, destination, dedup_key, rows, headers, body, outcome)
 
 
-_BUSY = (
-    "SELECT l.flow, l.key FROM json_each(?) j JOIN lanes l ON l.destination = ?"
-    " AND l.flow = j.value ->> 0 AND l.key = j.value ->> 1"
+_EXISTING = (
+    "SELECT l.destination, l.flow, l.key FROM json_each(?) j JOIN lanes l"
+    " ON l.destination = j.value ->> 0 AND l.flow = j.value ->> 1 AND l.key = j.value ->> 2"
 )
 
 
-def _busy_intake_lanes(conn: sqlite3.Connection, news: Sequence[NewMessage]) -> set[Lane]:
-    """The intake lanes of the messages with an outcome that hold earlier messages."""
-    wanted = [
-        (n.message.flow, n.message.key)
-        for n in news
-        if n.outcome is not None and n.destination == INTAKE
-    ]
+def _existing_lanes(conn: sqlite3.Connection, news: Sequence[NewMessage]) -> set[Lane]:
+    """Of the lanes these messages could be stored in without waiting (the intake lanes
+    of those with an outcome, the lanes of their deliveries to lease), the ones that
+    exist: they hold earlier deliveries."""
+    wanted: list[Lane] = []
+    for n in news:
+        if n.outcome is not None and n.destination == INTAKE:
+            m = n.message
+            wanted.append((INTAKE, m.flow, m.key))
+            wanted += [(e.destination, m.flow, m.key) for e in n.outcome.entries if e.lease]
     if not wanted:
         return set()
-    return {(INTAKE, f, k) for f, k in conn.execute(_BUSY, (orjson.dumps(wanted), INTAKE))}
+    return {(d, f, k) for d, f, k in conn.execute(_EXISTING, (orjson.dumps(wanted),))}
+
+
+@dataclass(frozen=True, slots=True)
+class Stored:
+    """How `insert_messages` stored a message: with its outcome (``routed``) or for
+    intake, and which of its new deliveries it created leased."""
+
+    routed: bool
+    leased: Sequence[Leased] = ()
+
+
+_FOR_INTAKE = Stored(routed=False)
 
 
 def insert_messages(
     conn: sqlite3.Connection, news: Sequence[NewMessage], clock: Callable[[], float]
-) -> list[bool]:
+) -> list[Stored]:
     """Store messages and their first deliveries, in order, with one statement per table.
-    For each message, whether it was stored with its outcome (not for intake).
 
     The caller checked for duplicates. Entries get their sequence numbers here, as
     AUTOINCREMENT would, so that a new lane can name its head without a statement per
     message. A message with an outcome goes to intake all the same when its intake lane
     holds an earlier message (or one stored just before it here), which it must not
-    overtake.
+    overtake. A delivery with a `Lease` is created leased when its lane holds nothing.
     """
-    busy = _busy_intake_lanes(conn, news)
-    messages, routed, rows = [], [], Inserts()
+    taken = _existing_lanes(conn, news)
+    messages, stored, rows = [], [], Inserts()
     seq = next_seq(conn)
     for new in news:
         m, now = new.message, clock()
         intake_lane = (INTAKE, m.flow, m.key)
         outcome = new.outcome
-        if outcome is not None and (new.destination != INTAKE or intake_lane in busy):
+        if outcome is not None and (new.destination != INTAKE or intake_lane in taken):
             outcome = None
-        routed.append(outcome is not None)
         if outcome is None:
             status, count = "queued", 1
             received = received_rows(m.id, INTAKE) if new.rows is None else new.rows
             rows.journal += journal_params(received, now)
             first = NewEntry(new.destination, None, (), now)
-            seq = rows.created(m, [first], seq, now)
-            if new.destination == INTAKE:
-                busy.add(intake_lane)
+            seq, _ = rows.created(m, [first], seq, now)
+            taken.add((new.destination, m.flow, m.key))
+            stored.append(_FOR_INTAKE)
         else:
             count = len(outcome.entries)
             status = "queued" if count else "filtered" if outcome.filtered else "delivered"
             rows.journal += journal_params(outcome.rows, now)
-            seq = rows.created(m, outcome.entries, seq, now)
+            seq, leased = rows.created(m, outcome.entries, seq, now, taken)
+            stored.append(Stored(True, leased))
         messages.append(
             (
                 *(m.id, m.flow, m.source, m.event_type, m.key, new.headers, new.body),
@@ -140,17 +155,17 @@ def insert_messages(
     conn.executemany(INSERT_ENTRIES, rows.entries)
     conn.executemany(INSERT_LANES, rows.lanes)
     conn.executemany(INSERT_JOURNAL, rows.journal)
-    return routed
+    return stored
 
 
 def store_groups(
     conn: sqlite3.Connection,
     groups: Sequence[Sequence[NewMessage]],
     clock: Callable[[], float],
-) -> list[list[bool]]:
+) -> list[list[Stored]]:
     """The writer's grouped operation: each item is the messages of one enqueue call
     (one request), without a dedup key. Run alone, a group is stored whole or not at all.
-    Each result: which of its messages were stored with their outcome."""
+    Each result: how each of its messages was stored."""
     routed = iter(insert_messages(conn, [new for group in groups for new in group], clock))
     return [[next(routed) for _ in group] for group in groups]
 
@@ -181,11 +196,11 @@ def enqueue_many(
     dedup: tuple[str, str] | None,
     cursor: tuple[str, JSON] | None,
     now: float,
-) -> tuple[list[str] | None, list[bool]]:
+) -> tuple[list[str] | None, list[Stored]]:
     """Store messages (one request or one poll) all together, and the source's cursor.
 
     ``dedup`` is (source, key): if that key was seen, store nothing and return the ids
-    stored for it then. Else None, and which messages were stored with their outcome.
+    stored for it then. Else None, and how each message was stored.
     """
     if dedup is not None:
         earlier = conn.execute(

@@ -62,6 +62,16 @@ def _encode(payload: JSON | None, encoded: tuple[JSON, bytes] | None) -> bytes |
 
 
 @dataclass(frozen=True, slots=True)
+class Lease:
+    """A lease to take on a new delivery as it is stored, if nothing is before it in its
+    lane: it is then created leased to ``worker``, as `claim` would lease it."""
+
+    token: str
+    worker: str
+    seconds: float
+
+
+@dataclass(frozen=True, slots=True)
 class NewEntry:
     """A delivery to create (a `Forward`), encoded before it reaches the writer."""
 
@@ -69,10 +79,20 @@ class NewEntry:
     payload: bytes | None  # None: the message body
     rows: Sequence[JournalRow]
     available_at: float | None
+    lease: Lease | None = None  # see `Lease`; only honoured by `insert_messages`
 
 
-EntryParams = tuple[int, str, str, str, str, bytes | None, float, float]
-LaneParams = tuple[str, str, str, int, float]
+@dataclass(frozen=True, slots=True)
+class Leased:
+    """A new delivery created leased (its `NewEntry` had a `Lease` and its lane was free)."""
+
+    entry: NewEntry
+    seq: int
+    expires: float
+
+
+EntryParams = tuple[int, str, str, str, str, bytes | None, int, float, float]
+LaneParams = tuple[str, str, str, int, float, str | None, str | None]
 
 
 @dataclass(slots=True)
@@ -84,27 +104,52 @@ class Inserts:
     lanes: list[LaneParams] = field(default_factory=list)
     journal: list[JournalParams] = field(default_factory=list)
 
-    def created(self, message: Message, created: Iterable[NewEntry], seq: int, now: float) -> int:
-        """Add ``message``'s new deliveries from sequence number ``seq``; the next one."""
-        m = message
+    def created(
+        self,
+        message: Message,
+        created: Iterable[NewEntry],
+        seq: int,
+        now: float,
+        taken: set[Lane] | None = None,
+    ) -> tuple[int, list[Leased]]:
+        """Add ``message``'s new deliveries from sequence number ``seq``; the next one, and
+        the deliveries created leased.
+
+        ``taken``: the lanes that exist (in the store, or created earlier in this
+        transaction); a new delivery with a `Lease` is created leased unless its lane is
+        among them. None: every delivery is created queued. New lanes are added to it.
+        """
+        m, leased = message, []
         for e in created:
+            lane = (e.destination, m.flow, m.key)
             available = now if e.available_at is None else e.available_at
-            self.entries.append(
-                (seq, m.id, e.destination, m.flow, m.key, e.payload, available, now)
-            )
-            self.lanes.append((e.destination, m.flow, m.key, seq, available))
+            lease = e.lease
+            if taken is None or lease is None or lane in taken or available > now:
+                self.entries.append(
+                    (seq, m.id, e.destination, m.flow, m.key, e.payload, 0, available, now)
+                )
+                self.lanes.append((*lane, seq, available, None, None))
+            else:
+                expires = now + lease.seconds
+                self.entries.append(
+                    (seq, m.id, e.destination, m.flow, m.key, e.payload, 1, available, now)
+                )
+                self.lanes.append((*lane, seq, expires, lease.token, lease.worker))
+                leased.append(Leased(e, seq, expires))
+            if taken is not None:
+                taken.add(lane)
             self.journal += journal_params(e.rows, now)
             seq += 1
-        return seq
+        return seq, leased
 
 
 INSERT_ENTRIES = (
     "INSERT INTO entries (seq, message_id, destination, flow, key, payload, state, attempt,"
-    " available_at, enqueued_at) VALUES (?, ?, ?, ?, ?, ?, 'queued', 0, ?, ?)"
+    " available_at, enqueued_at) VALUES (?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?)"
 )
 INSERT_LANES = (
-    "INSERT INTO lanes (destination, flow, key, head, ready_at) VALUES (?, ?, ?, ?, ?)"
-    " ON CONFLICT DO NOTHING"
+    "INSERT INTO lanes (destination, flow, key, head, ready_at, lease, worker)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
 )
 INSERT_JOURNAL = (
     "INSERT INTO journal (message_id, at, step, destination, attempt, detail, payload)"

@@ -225,7 +225,7 @@ def ack_many(
     for a in held:
         m = a.delivery.message
         rows.journal += journal_params(a.rows, now)
-        seq = rows.created(m, a.forward, seq, now)
+        seq, _ = rows.created(m, a.forward, seq, now)
         filtered = not a.forward and any(r.step is Step.FILTERED for r in a.rows)
         settled = MessageStatus.FILTERED if filtered else MessageStatus.DELIVERED
         messages.append((len(a.forward) - 1, 0, now, queued, settled.value, m.id))
