@@ -8,7 +8,6 @@ import fcntl
 import functools
 import heapq
 import os
-import secrets
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -62,9 +61,13 @@ def _connect(path: str, *, busy_timeout_ms: int, read_only: bool = False) -> sql
     if read_only:
         return _connect_read_only(path, busy_timeout_ms=busy_timeout_ms)
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-    conn.execute(f"PRAGMA busy_timeout = {busy_timeout_ms}")
-    _use_wal(conn, busy_timeout_ms / 1000)
-    conn.execute("PRAGMA synchronous = FULL")
+    try:
+        conn.execute(f"PRAGMA busy_timeout = {busy_timeout_ms}")
+        _use_wal(conn, busy_timeout_ms / 1000)
+        conn.execute("PRAGMA synchronous = FULL")
+    except BaseException:
+        conn.close()
+        raise
     return conn
 
 
@@ -422,7 +425,7 @@ class SqliteBackend:
                     taker = None
             lease = None
             if taker is not None:
-                lease = lanes.Lease(secrets.token_hex(16), taker.worker, taker.lease_seconds)
+                lease = lanes.Lease(lanes.lease_token(), taker.worker, taker.lease_seconds)
             entry = lanes.NewEntry(f.destination, payload, rows, f.available_at, lease)
             if taker is not None and handing is not None:
                 handing.append(_Handing(entry, taker, message, f))

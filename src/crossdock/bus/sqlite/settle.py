@@ -6,7 +6,6 @@ group commit is checked, then written with one statement per kind of write.
 
 from __future__ import annotations
 
-import secrets
 import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -29,6 +28,7 @@ from crossdock.bus.sqlite.lanes import (
     journal_params,
     journal_rows,
     lease_lost,
+    lease_token,
     next_seq,
     update_message,
     write_journal,
@@ -81,7 +81,7 @@ def claim(
     if not due:
         return []
     expires = now + lease_seconds
-    leases = [secrets.token_hex(16) for _ in due]
+    leases = [lease_token() for _ in due]
     conn.executemany(
         "UPDATE lanes SET ready_at = ?, lease = ?, worker = ? WHERE destination = ?"
         " AND flow = ? AND key = ?",
