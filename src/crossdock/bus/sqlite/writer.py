@@ -120,6 +120,8 @@ class Writer:
         self._thread.start()
         self._ready.wait()
         if self._open_error is not None:
+            if self._lock_fd is not None:
+                os.close(self._lock_fd)
             raise self._open_error
 
     def submit(self, op: Operation[T]) -> asyncio.Future[T]:
