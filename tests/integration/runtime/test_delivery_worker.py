@@ -288,3 +288,26 @@ async def test_a_stopped_worker_takes_nothing_more(tmp_path: Path) -> None:
         assert (claimed.message.id, claimed.message.attempt) == (later, 1)
     finally:
         await backend.close()
+
+
+async def test_a_keys_next_delivery_goes_as_soon_as_the_one_before_is_acknowledged(
+    tmp_path: Path,
+) -> None:
+    plan, backend, processor = await _setup(tmp_path)
+    try:
+        sink = Recorder()
+        worker = DeliveryWorker(
+            backend, plan, "erp", sink, concurrency=8, breaker=CircuitBreaker(), idle_wait=30
+        )
+        task = await _started(worker)
+        started = time.monotonic()
+        ids = await _send(backend, processor, ["k", "k", "k"])  # one handed, two wait
+        for _ in range(100):
+            if len(sink.got) == 3:
+                break
+            await asyncio.sleep(0.02)
+        await _stop(worker, task)
+        assert [m for m, _ in sink.got] == ids
+        assert sink.got[-1][1] - started < 1.0  # not after the worker's 30 s idle wait
+    finally:
+        await backend.close()

@@ -490,9 +490,11 @@ class SqliteBackend:
     ) -> None:
         created = self._new_entries(delivery.message, forward)
         ack = settle.Ack(delivery, self._rows(delivery, events), created)
-        await self._writer.submit_grouped(self._ack_many, ack)
+        goes_on = await self._writer.submit_grouped(self._ack_many, ack)
         # the lane's next delivery may be claimable now, as may the forwarded ones
-        self._notify(delivery.destination, *(f.destination for f in forward))
+        if goes_on:
+            self._notify(delivery.destination)
+        self._notify(*(f.destination for f in forward))
 
     async def retry_at(
         self, delivery: Delivery, when: float, *, events: Sequence[Event] = ()

@@ -182,11 +182,11 @@ _FOLLOWING = (
 )
 
 
-def _hand_on(conn: sqlite3.Connection, acked: Sequence[Delivery]) -> None:
+def _hand_on(conn: sqlite3.Connection, acked: Sequence[Delivery]) -> set[int]:
     """Hand each acked delivery's lane on to its next delivery, or drop it if none; the
-    acked deliveries are deleted already."""
+    acked deliveries are deleted already. Returns the indexes of the lanes that go on."""
     lanes = [_lane(d) for d in acked]
-    moved, dropped = [], []
+    moved, dropped, going_on = [], [], set()
     for i, seq, state, available_at in conn.execute(_FOLLOWING, (orjson.dumps(lanes),)):
         d = acked[i]
         held = (*lanes[i], d.seq, d.lease)
@@ -194,6 +194,7 @@ def _hand_on(conn: sqlite3.Connection, acked: Sequence[Delivery]) -> None:
             dropped.append(held)
         else:
             moved.append((seq, available_at if state == "queued" else None, *held))
+            going_on.add(i)
     changed = conn.executemany(
         "UPDATE lanes SET head = ?, ready_at = ?, lease = NULL, worker = NULL"
         " WHERE destination = ? AND flow = ? AND key = ? AND head = ? AND lease = ?",
@@ -206,14 +207,16 @@ def _hand_on(conn: sqlite3.Connection, acked: Sequence[Delivery]) -> None:
     ).rowcount
     if changed != len(acked):  # the leases were checked in this transaction
         raise RuntimeError(f"{len(acked) - changed} of {len(acked)} lanes changed under an ack")
+    return going_on
 
 
 def ack_many(
     conn: sqlite3.Connection, acks: Sequence[Ack], clock: Callable[[], float]
-) -> list[Refused | None]:
+) -> list[Refused | bool]:
     """The writer's grouped operation for acks: settle each delivery whose lease is held
     (hand its lane on, create its forwards, journal, count), in order; `LeaseLost` for the
-    others, which write nothing."""
+    others, which write nothing. For each settled one, whether its lane goes on (it holds
+    a later delivery)."""
     now = clock()
     held = _held(conn, acks)
     if not held:
@@ -230,12 +233,12 @@ def ack_many(
         settled = MessageStatus.FILTERED if filtered else MessageStatus.DELIVERED
         messages.append((len(a.forward) - 1, 0, now, queued, settled.value, m.id))
     conn.executemany(INSERT_ENTRIES, rows.entries)
-    _hand_on(conn, [a.delivery for a in held])
+    going_on = _hand_on(conn, [a.delivery for a in held])
     conn.executemany(INSERT_LANES, rows.lanes)
     conn.executemany(INSERT_JOURNAL, rows.journal)
     conn.executemany(UPDATE_MESSAGE, messages)
-    accepted = {id(a) for a in held}
-    return [None if id(a) in accepted else Refused(lease_lost(a.delivery)) for a in acks]
+    goes_on = {id(a): i in going_on for i, a in enumerate(held)}
+    return [goes_on[id(a)] if id(a) in goes_on else Refused(lease_lost(a.delivery)) for a in acks]
 
 
 def retry_at(
