@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 from pathlib import Path
 
@@ -18,5 +19,6 @@ async def test_failing_to_open_a_store_leaks_no_file_descriptor(tmp_path: Path) 
         with pytest.raises(StoreUnavailable, match="cannot open the store"):
             await SqliteBackend.open(path)
         if attempt == 0:  # the first one may start the event loop's thread pool
+            gc.collect()  # what earlier tests left for the collector goes now, not later
             before = len(os.listdir("/proc/self/fd"))
-    assert len(os.listdir("/proc/self/fd")) == before
+    assert len(os.listdir("/proc/self/fd")) <= before  # twenty more before the fix
