@@ -10,12 +10,12 @@ import heapq
 import os
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, Concatenate, ParamSpec, TypeVar
 from urllib.parse import quote
 
 import orjson
@@ -214,6 +214,22 @@ def _remembered_mask(conn: sqlite3.Connection, mask: Iterable[str] | None) -> li
     return [] if row is None else list(orjson.loads(row[0]))
 
 
+_P = ParamSpec("_P")
+
+
+def _admitting(
+    method: Callable[Concatenate[SqliteBackend, _P], Coroutine[Any, Any, T]],
+) -> Callable[Concatenate[SqliteBackend, _P], Coroutine[Any, Any, T]]:
+    """Runs a method that stores new messages only if `SqliteBackend._admitted` lets it."""
+
+    @functools.wraps(method)
+    async def admitted(self: SqliteBackend, /, *args: _P.args, **kwargs: _P.kwargs) -> T:
+        with self._admitted():
+            return await method(self, *args, **kwargs)
+
+    return admitted
+
+
 class SqliteBackend:
     """`Backend` on one SQLite file. Create with `SqliteBackend.open`.
 
@@ -266,6 +282,7 @@ class SqliteBackend:
         self._ack_many = functools.partial(settle.ack_many, clock=clock)
         self._wakeups: dict[str, asyncio.Event] = {}
         self._takers: dict[str, Taker] = {}
+        self._probing = False  # a new message is trying a store whose commits failed
         self._due: dict[str, list[float]] = {}  # destination -> heap of retry times set here
         self._reader_pool = ThreadPoolExecutor(1, thread_name_prefix="crossdock-reader")
         self._reader: sqlite3.Connection | None = None
@@ -322,6 +339,7 @@ class SqliteBackend:
             for e in events
         ]
 
+    @_admitting
     async def enqueue(
         self,
         message: Message,
@@ -330,7 +348,6 @@ class SqliteBackend:
         dedup_key: str | None = None,
         events: Sequence[Event] = (),
     ) -> EnqueueResult:
-        self._check_room()
         received = Event(Step.RECEIVED, base.detail(dedup_key=dedup_key, destination=destination))
         rows = lanes.journal_rows(message.id, None, None, [received, *self._masked(events)])
         if dedup_key is None:  # nothing to check: stored together with its neighbours
@@ -346,6 +363,7 @@ class SqliteBackend:
         self._notify(destination)
         return EnqueueResult(message.id, duplicate=False)
 
+    @_admitting
     async def enqueue_many(
         self,
         messages: Sequence[Message],
@@ -357,7 +375,6 @@ class SqliteBackend:
     ) -> list[EnqueueResult]:
         if routed and (len(routed) != len(messages) or destination != INTAKE):
             raise ValueError("routed needs one item per message, and intake as destination")
-        self._check_room()
         dedup_key = None if dedup is None else dedup[1]
         handing: list[_Handing] = []  # deliveries reserved by a taker, to hand it after
         stored: list[Stored] = []
@@ -533,6 +550,28 @@ class SqliteBackend:
 
     async def discard(self, selector: Selector, reason: str) -> int:
         return await self._write(lambda c: deadletter.discard(c, selector, reason, self._clock()))
+
+    @contextlib.contextmanager
+    def _admitted(self) -> Iterator[None]:
+        """New messages, unless the store's last transaction failed (locked by another
+        program, disk full, I/O error): then one at a time tries it again, and the others
+        are refused at once instead of each waiting out the busy timeout; the first
+        commit of any kind lets everything in again."""
+        self._check_room()
+        failing = self._writer.failing
+        if failing is None:
+            yield
+            return
+        if self._probing:
+            raise StoreUnavailable(
+                f"the store could not commit just now ({failing}): new messages are refused"
+                " until it commits again"
+            )
+        self._probing = True
+        try:
+            yield
+        finally:
+            self._probing = False
 
     def _check_room(self) -> None:
         """New messages wait while the disk reserve is released (the disk filled up)."""

@@ -114,6 +114,9 @@ class Writer:
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._ready = threading.Event()
         self.commits = 0  # transactions committed (read by the benchmarks)
+        # Why the last transaction failed, until one commits again (read by the backend
+        # to refuse new messages at once meanwhile).
+        self.failing: str | None = None
         self.operations = 0  # operations in those transactions
         self._open_error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="crossdock-writer", daemon=True)
@@ -200,6 +203,7 @@ class Writer:
             failure = StoreUnavailable(f"the store could not commit: {exc}")
             failure.__cause__ = exc
             outcomes = [(False, failure)] * len(batch)
+            self.failing = str(exc)
         except BaseException as exc:
             if len(batch) > 1:
                 # One operation is at fault (a constraint, a bug): run each alone, so only
@@ -225,6 +229,7 @@ class Writer:
                 conn.rollback()
             raise
         self.commits += 1
+        self.failing = None
         self.operations += len(batch)
         return outcomes
 
