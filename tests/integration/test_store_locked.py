@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from crossdock.bus import SqliteBackend
+from crossdock.bus.base import Delivery, Event, Forward, Routed, Step
 from crossdock.core.envelope import Message
 from crossdock.core.errors import StoreUnavailable
 
@@ -70,6 +71,60 @@ async def test_one_message_at_a_time_still_reaches_a_store_that_failed(tmp_path:
             await backend.enqueue(order(1))
         outside.execute("ROLLBACK")
         await backend.enqueue(order(2))  # the next one alone is stored
+    finally:
+        outside.close()
+        await backend.close()
+
+
+class Hands:
+    """A taker that records what it is given."""
+
+    worker = "hands-1"
+    lease_seconds = 30.0
+
+    def __init__(self) -> None:
+        self.taken: list[Delivery] = []
+        self.given_back = 0
+
+    def reserve(self) -> bool:
+        return True
+
+    def take(self, delivery: Delivery) -> None:
+        self.taken.append(delivery)
+
+    def unreserve(self) -> None:
+        self.given_back += 1
+
+
+async def test_a_delivery_committed_after_its_caller_gave_up_is_still_handed_over(
+    tmp_path: Path,
+) -> None:
+    """The webhook's task is cancelled while its commit waits for the lock; the commit
+    then goes through: its delivery reaches the worker it was leased to, not a lease that
+    nobody holds."""
+    path = tmp_path / "crossdock.db"
+    backend = await SqliteBackend.open(path, busy_timeout_ms=5000)
+    outside = sqlite3.connect(path, isolation_level=None)
+    hands = Hands()
+    backend.hand_to("crm", hands)
+    try:
+        m = order(1)
+        routed = Routed([Event(Step.ROUTED)], [Forward("crm")])
+        outside.execute("BEGIN IMMEDIATE")
+        task = asyncio.create_task(backend.enqueue_many([m], routed=[routed]))
+        await asyncio.sleep(0.2)  # its commit waits for the lock
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        outside.execute("ROLLBACK")
+        for _ in range(100):
+            if hands.taken or hands.given_back:
+                break
+            await asyncio.sleep(0.02)
+        assert [d.message.id for d in hands.taken] == [m.id]
+        assert hands.given_back == 0
+        assert await backend.claim("crm", worker="other", lease_seconds=5) == []
+        await backend.ack(hands.taken[0])
     finally:
         outside.close()
         await backend.close()

@@ -394,11 +394,13 @@ class SqliteBackend:
                 for m, o in zip(messages, outcomes, strict=True)
             ]
             if dedup is None and cursor is None:  # nothing to check: stored with neighbours
-                stored = await self._writer.submit_grouped(self._store_groups, news)
+                grouped = self._writer.submit_grouped(self._store_groups, news)
+                stored = await self._outlasting(grouped, handing, lambda r: r)
             else:
-                earlier, done = await self._write(
+                checked = self._writer.submit(
                     lambda c: enqueue.enqueue_many(c, news, dedup, cursor, self._clock())
                 )
+                earlier, done = await self._outlasting(checked, handing, lambda r: r[1])
                 if earlier is not None:
                     return [EnqueueResult(i, duplicate=True) for i in earlier]
                 stored = done
@@ -407,6 +409,30 @@ class SqliteBackend:
                 self._hand_over(handing, stored)
         self._notify_stored(news, stored)
         return [EnqueueResult(m.id, False, s.routed) for m, s in zip(messages, stored, strict=True)]
+
+    async def _outlasting(
+        self,
+        commit: asyncio.Future[T],
+        handing: list[_Handing],
+        stored_of: Callable[[T], Sequence[Stored]],
+    ) -> T:
+        """The commit's result. If the caller is cancelled meanwhile (the commit goes on
+        in the writer), its reserved deliveries are handed over, or given back, when the
+        commit ends, as they would have been: not left leased to nobody."""
+        if not handing:
+            return await commit
+        try:
+            return await asyncio.shield(commit)
+        except asyncio.CancelledError:
+            orphans = list(handing)
+            handing.clear()
+
+            def hand_over_later(done: asyncio.Future[T]) -> None:
+                ok = not done.cancelled() and done.exception() is None
+                self._hand_over(orphans, stored_of(done.result()) if ok else [])
+
+            commit.add_done_callback(hand_over_later)
+            raise
 
     def hand_to(self, destination: str, taker: Taker | None) -> None:
         if taker is None:
