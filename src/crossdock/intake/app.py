@@ -176,6 +176,13 @@ class IntakeApp:
             # percent-encoded: routes match only as written, so that a proxy's path rules
             # in front of the hub (e.g. deny /hooks/internal) cannot be walked around
             return Refusal(404, "not_found", "no such resource").response()
+        hosts = sum(1 for name, _ in scope["headers"] if name == b"host")
+        if hosts > 1 or (hosts == 0 and scope.get("http_version") == "1.1"):
+            # RFC 9112 3.2: exactly one Host in HTTP/1.1, at most one before it
+            detail = (
+                "an HTTP/1.1 request needs one Host header" if hosts == 0 else "two Host headers"
+            )
+            return Refusal(400, "bad_request", detail).response()
         endpoint = path[len(_HOOKS) :] if path.startswith(_HOOKS) else None
         try:
             if endpoint is not None:

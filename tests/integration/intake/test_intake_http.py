@@ -238,3 +238,24 @@ async def test_a_body_cut_off_by_a_half_close_is_not_waited_for(intake: Intake) 
         writer.close()
     assert answer == b""  # nobody left to answer; nothing stored
     assert await intake.stored() == []
+
+
+@pytest.mark.parametrize(
+    ("version", "hosts", "expected"),
+    [
+        ("HTTP/1.1", [], 400),
+        ("HTTP/1.1", ["Host: a", "Host: b"], 400),
+        ("HTTP/1.0", ["Host: a", "Host: b"], 400),
+        ("HTTP/1.0", [], 202),
+        ("HTTP/1.1", ["Host: a"], 202),
+    ],
+)
+async def test_a_request_has_one_host(
+    intake: Intake, version: str, hosts: list[str], expected: int
+) -> None:
+    head = [f"POST /hooks/shop {version}", *hosts, f"Content-Length: {len(ORDER)}"]
+    head.append("Content-Type: application/json")
+    request = ("\r\n".join(head) + "\r\n\r\n").encode() + ORDER
+    status, _, body = await exchange(intake, request)
+    assert status == expected, body
+    assert bool(await intake.stored()) == (expected == 202)  # nothing stored when refused
