@@ -7,6 +7,7 @@ import asyncio
 import textwrap
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -176,6 +177,13 @@ async def _started(worker: DeliveryWorker) -> asyncio.Task[None]:
     return task
 
 
+async def _until(check: Callable[[], bool], within: float) -> None:
+    """Wait until ``check()`` holds or ``within`` seconds pass (the test asserts after)."""
+    deadline = time.monotonic() + within
+    while not check() and time.monotonic() < deadline:  # noqa: ASYNC110 - a sink's list
+        await asyncio.sleep(0.02)
+
+
 async def _stop(worker: DeliveryWorker, task: asyncio.Task[None]) -> None:
     worker.stop()
     await task
@@ -209,10 +217,7 @@ async def test_deliveries_handed_over_keep_to_the_endpoints_concurrency(tmp_path
         await asyncio.sleep(0.3)
         assert max(inside) == 2
         gate.set()
-        for _ in range(100):
-            if len(sink.got) == 6:
-                break
-            await asyncio.sleep(0.02)
+        await _until(lambda: len(sink.got) == 6, 2)
         await _stop(worker, task)
         assert Counter(m for m, _ in sink.got) == Counter(ids)
         assert max(inside) == 2
@@ -229,10 +234,7 @@ async def test_deliveries_handed_over_keep_to_the_rate_limit(tmp_path: Path) -> 
         ids: list[str] = []
         for n in range(12):
             ids += await _send(backend, processor, [f"k{n}"])
-        for _ in range(200):
-            if len(sink.got) == 12:
-                break
-            await asyncio.sleep(0.02)
+        await _until(lambda: len(sink.got) == 12, 4)
         await _stop(worker, task)
         assert Counter(m for m, _ in sink.got) == Counter(ids)
         times = sorted(at for _, at in sink.got)
@@ -264,10 +266,7 @@ async def test_nothing_is_handed_over_while_the_circuit_is_open(tmp_path: Path) 
         during = await _send(backend, processor, ["a", "b"])
         await asyncio.sleep(0.4)  # inside the cool-down: no attempt at all
         assert [m for m, _ in sink.got if m in during] == []
-        for _ in range(150):
-            if {m for m, _ in sink.got} >= set(during):
-                break
-            await asyncio.sleep(0.02)
+        await _until(lambda: {m for m, _ in sink.got} >= set(during), 3)
         await _stop(worker, task)
         assert {m for m, _ in sink.got} >= set(during)  # after the probe, they go
     finally:
@@ -302,10 +301,7 @@ async def test_a_keys_next_delivery_goes_as_soon_as_the_one_before_is_acknowledg
         task = await _started(worker)
         started = time.monotonic()
         ids = await _send(backend, processor, ["k", "k", "k"])  # one handed, two wait
-        for _ in range(100):
-            if len(sink.got) == 3:
-                break
-            await asyncio.sleep(0.02)
+        await _until(lambda: len(sink.got) == 3, 2)
         await _stop(worker, task)
         assert [m for m, _ in sink.got] == ids
         assert sink.got[-1][1] - started < 1.0  # not after the worker's 30 s idle wait

@@ -220,11 +220,15 @@ _P = ParamSpec("_P")
 def _admitting(
     method: Callable[Concatenate[SqliteBackend, _P], Coroutine[Any, Any, T]],
 ) -> Callable[Concatenate[SqliteBackend, _P], Coroutine[Any, Any, T]]:
-    """Runs a method that stores new messages only if `SqliteBackend._admitted` lets it."""
+    """Runs a method that stores new messages only while the disk has room, and while the
+    store commits (else as `SqliteBackend._probe` allows)."""
 
     @functools.wraps(method)
     async def admitted(self: SqliteBackend, /, *args: _P.args, **kwargs: _P.kwargs) -> T:
-        with self._admitted():
+        self._check_room()
+        if self._writer.failing is None:  # the usual case: no context manager to enter
+            return await method(self, *args, **kwargs)
+        with self._probe():
             return await method(self, *args, **kwargs)
 
     return admitted
@@ -578,17 +582,13 @@ class SqliteBackend:
         return await self._write(lambda c: deadletter.discard(c, selector, reason, self._clock()))
 
     @contextlib.contextmanager
-    def _admitted(self) -> Iterator[None]:
-        """New messages, unless the store's last transaction failed (locked by another
-        program, disk full, I/O error): then one at a time tries it again, and the others
-        are refused at once instead of each waiting out the busy timeout; the first
-        commit of any kind lets everything in again."""
-        self._check_room()
-        failing = self._writer.failing
-        if failing is None:
-            yield
-            return
-        if self._probing:
+    def _probe(self) -> Iterator[None]:
+        """After the store's last transaction failed (locked by another program, disk
+        full, I/O error), new messages try it one at a time; the others are refused at
+        once instead of each waiting out the busy timeout. The first commit of any kind
+        lets everything in again."""
+        failing = self._writer.failing  # None if a commit succeeded meanwhile
+        if self._probing and failing is not None:
             raise StoreUnavailable(
                 f"the store could not commit just now ({failing}): new messages are refused"
                 " until it commits again"

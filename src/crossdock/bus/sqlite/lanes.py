@@ -147,16 +147,16 @@ class Inserts:
             lane = (e.destination, m.flow, m.key)
             available = now if e.available_at is None else e.available_at
             lease = e.lease
-            if taken is None or lease is None or lane in taken or available > now:
-                self.entries.append(
-                    (seq, m.id, e.destination, m.flow, m.key, e.payload, 0, available, now)
-                )
+            if taken is None or lane in taken or available > now:
+                lease = None  # its lane holds earlier deliveries (or it is not due yet)
+            attempt = 0 if lease is None else 1  # leased: as a claim counts it
+            self.entries.append(
+                (seq, m.id, e.destination, m.flow, m.key, e.payload, attempt, available, now)
+            )
+            if lease is None:
                 self.lanes.append((*lane, seq, available, None, None))
             else:
                 expires = now + lease.seconds
-                self.entries.append(
-                    (seq, m.id, e.destination, m.flow, m.key, e.payload, 1, available, now)
-                )
                 self.lanes.append((*lane, seq, expires, lease.token, lease.worker))
                 leased.append(Leased(e, seq, expires))
             if taken is not None:
