@@ -69,6 +69,14 @@ async def test_a_worker_that_dies_after_it_was_ready_is_replaced(
     first = await wait_until(
         lambda: len(hub.children()) == 2 and hub.children(), timeout=30, what="2 workers"
     )
+    # Both ready (each logs "started" after telling the parent so): /readyz answered by
+    # one of them says nothing of the other, and a worker killed before it was ready
+    # stops the hub instead (see the test above).
+    await wait_until(
+        lambda: sum(e.get("event") == "started" for e in hub.logs()) == 2,
+        timeout=30,
+        what="both workers ready",
+    )
     os.kill(first[0], signal.SIGKILL)
     await wait_until(
         lambda: len(hub.children()) == 2 and first[0] not in hub.children(),
