@@ -366,6 +366,9 @@ async def auth(run: Run, s: Scenario) -> str:
     await wait_until(paused_in_journal, timeout=30, what="failed with endpoint_paused")
     gauge = 'crossdock_endpoint_paused{endpoint="auth"}'
     assert await metric_value(run.session, run.hub.url, gauge) == 1.0
+    # A request already out when the first 401 came back is refused too, a moment later;
+    # the probe comes PAUSE_PROBE after the pause.
+    await asyncio.sleep(0.3)
     first_refusals = len(s.target.arrivals)
     await wait_until(
         lambda: len(s.target.arrivals) > first_refusals, timeout=30, what="a refused probe"

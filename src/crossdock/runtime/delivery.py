@@ -227,7 +227,7 @@ class DeliveryWorker:
                 )
                 await self._park(delivery, route, "AttemptsExhausted", error, route.hold_lane)
                 return
-            if self._lease_too_short(delivery):
+            if self._lease_too_short(delivery) or self._paused_since_it_came():
                 await self._backend.release(delivery)  # untried: it comes back with a new lease
                 return
             await self._deliver(delivery, route)
@@ -239,6 +239,12 @@ class DeliveryWorker:
             log.info("lease lost", endpoint=self.endpoint, message_id=delivery.message.id)
         except CrossdockError as exc:  # the store: the lease expires and it comes back
             log.warning("outcome not recorded", message_id=delivery.message.id, error=str(exc))
+
+    def _paused_since_it_came(self) -> bool:
+        """Whether the endpoint is paused (a 401/403) though this delivery is starting: it
+        was leased (handed over or claimed) while another's request was still out. It would
+        carry the credentials just refused; after the pause one probe goes alone."""
+        return self.paused_until is not None and time.monotonic() < self.paused_until
 
     def _lease_too_short(self, delivery: Delivery) -> bool:
         """Whether the lease could run out before an attempt's timeout: the delivery would

@@ -16,7 +16,7 @@ from crossdock.bus.base import Delivery, store_routed
 from crossdock.config import load_config
 from crossdock.connectors.base import Receipt
 from crossdock.core.envelope import Message
-from crossdock.core.errors import TransientError
+from crossdock.core.errors import AuthError, TransientError
 from crossdock.core.limits import BreakerState, CircuitBreaker, TokenBucket
 from crossdock.runtime.delivery import DeliveryWorker
 from crossdock.runtime.plan import Plan
@@ -269,6 +269,40 @@ async def test_nothing_is_handed_over_while_the_circuit_is_open(tmp_path: Path) 
         await _until(lambda: {m for m, _ in sink.got} >= set(during), 3)
         await _stop(worker, task)
         assert {m for m, _ in sink.got} >= set(during)  # after the probe, they go
+    finally:
+        await backend.close()
+
+
+async def test_a_delivery_leased_before_a_pause_and_started_after_it_is_given_back_untried(
+    tmp_path: Path,
+) -> None:
+    """A commit leases a delivery to the worker while another's request is out; that
+    request comes back 401 and pauses the endpoint; the leased one must not go with the
+    refused credentials, nor spend an attempt."""
+    plan, backend, processor = await _setup(tmp_path)
+
+    class Refusing(Recorder):
+        async def deliver(self, delivery: Delivery) -> Receipt:
+            self.got.append((delivery.message.id, time.monotonic()))
+            raise AuthError("401 Unauthorized: token expired")
+
+    try:
+        sink = Refusing()
+        worker = _worker(backend, plan, sink, concurrency=8, pause_probe=30)
+        task = await _started(worker)
+        assert worker.reserve()  # a commit under way will hand a delivery over
+        [first] = await _send(backend, processor, ["a"])
+        await _until(lambda: worker.paused_until is not None, 2)
+        assert worker.paused_until is not None
+        [late] = await _send(backend, processor, ["b"])  # stored while paused: queued
+        both = await backend.claim("erp", worker=worker.worker, limit=2, lease_seconds=5)
+        [leased] = [d for d in both if d.message.id == late]
+        worker.take(leased)  # the commit ends: handed over, now that the pause began
+        await asyncio.sleep(0.2)
+        assert [m for m, _ in sink.got] == [first]
+        again = await backend.claim("erp", worker="next", limit=2, lease_seconds=5)
+        assert [(d.message.id, d.message.attempt) for d in again] == [(late, 1)]  # unspent
+        await _stop(worker, task)
     finally:
         await backend.close()
 
