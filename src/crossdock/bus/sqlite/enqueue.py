@@ -24,8 +24,6 @@ from crossdock.bus.sqlite.lanes import (
     Lane,
     Leased,
     NewEntry,
-    from_json,
-    insert,
     journal_params,
     journal_rows,
     next_seq,
@@ -106,18 +104,12 @@ class Stored:
 
 
 _FOR_INTAKE = Stored(routed=False)
-_INSERT_MESSAGES = (
-    "INSERT INTO messages (id, flow, source, event_type, key, headers, body, received_at,"
-    f" correlation_id, dedup_key, status, open_count, updated_at, parked_count)"
-    f" SELECT {from_json(13, blobs=[5, 6])}, 0 FROM json_each(?) j WHERE true ORDER BY j.key"
-)
 
 
 def insert_messages(
     conn: sqlite3.Connection, news: Sequence[NewMessage], clock: Callable[[], float]
 ) -> list[Stored]:
-    """Store messages and their first deliveries, in order, with one statement per table
-    (for all the messages: `insert`).
+    """Store messages and their first deliveries, in order, with one statement per table.
 
     The caller checked for duplicates. Entries get their sequence numbers here, as
     AUTOINCREMENT would, so that a new lane can name its head without a statement per
@@ -154,10 +146,15 @@ def insert_messages(
                 *(m.received_at, m.correlation_id, new.dedup_key, status, count, now),
             )
         )
-    insert(conn, _INSERT_MESSAGES, messages)
-    insert(conn, INSERT_ENTRIES, rows.entries)
-    insert(conn, INSERT_LANES, rows.lanes)
-    insert(conn, INSERT_JOURNAL, rows.journal)
+    conn.executemany(
+        "INSERT INTO messages (id, flow, source, event_type, key, headers, body, received_at,"
+        " correlation_id, dedup_key, status, open_count, parked_count, updated_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?)",
+        messages,
+    )
+    conn.executemany(INSERT_ENTRIES, rows.entries)
+    conn.executemany(INSERT_LANES, rows.lanes)
+    conn.executemany(INSERT_JOURNAL, rows.journal)
     return stored
 
 

@@ -121,7 +121,7 @@ LaneParams = tuple[str, str, str, int, float, str | None, str | None]
 @dataclass(slots=True)
 class Inserts:
     """Parameters for `INSERT_ENTRIES`, `INSERT_LANES` and `INSERT_JOURNAL`, gathered for
-    one statement each (`insert`)."""
+    one ``executemany`` each."""
 
     entries: list[EntryParams] = field(default_factory=list)
     lanes: list[LaneParams] = field(default_factory=list)
@@ -166,59 +166,18 @@ class Inserts:
         return seq, leased
 
 
-def json_rows(rows: Sequence[Sequence[object]]) -> bytes:
-    """Rows as one JSON array, the parameter of a statement that reads them through
-    ``json_each`` (`from_json`). Bytes go as text: every blob the store writes is UTF-8
-    JSON (``orjson`` output)."""
-    return orjson.dumps(rows, default=_as_text)
-
-
-def _as_text(value: object) -> str:
-    if isinstance(value, bytes):
-        return value.decode()
-    raise TypeError(f"cannot store {type(value).__name__}")
-
-
-def from_json(count: int, blobs: Iterable[int] = ()) -> str:
-    """The columns of `json_rows`' rows (``count`` of them; those at ``blobs`` as blobs),
-    for ``SELECT {from_json(...)} FROM json_each(?) j``.
-
-    One statement for all the rows of a batch is one call into SQLite, which lets go of
-    the GIL once; ``executemany`` lets go of it for every row and waits for it again, and
-    under load the event loop holds it most of the time.
-    """
-    blob = set(blobs)
-    return ", ".join(
-        f"CAST(j.value ->> {i} AS BLOB)" if i in blob else f"j.value ->> {i}" for i in range(count)
-    )
-
-
-def _insert(table: str, columns: str, blobs: Iterable[int] = (), *, constant: str = "") -> str:
-    """INSERT of `json_rows`' rows, in their order (``constant``: one more column's value)."""
-    names = [c.strip() for c in columns.split(",")]
-    picks = from_json(len(names) - (1 if constant else 0), blobs)
-    if constant:
-        picks += f", {constant}"
-    return (
-        f"INSERT INTO {table} ({', '.join(names)}) SELECT {picks}"
-        " FROM json_each(?) j WHERE true ORDER BY j.key"
-    )
-
-
-INSERT_ENTRIES = _insert(
-    "entries",
-    "seq, message_id, destination, flow, key, payload, attempt, available_at, enqueued_at, state",
-    blobs=[5],
-    constant="'queued'",
+INSERT_ENTRIES = (
+    "INSERT INTO entries (seq, message_id, destination, flow, key, payload, state, attempt,"
+    " available_at, enqueued_at) VALUES (?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?)"
 )
 INSERT_LANES = (
-    _insert("lanes", "destination, flow, key, head, ready_at, lease, worker")
-    + " ON CONFLICT DO NOTHING"
+    "INSERT INTO lanes (destination, flow, key, head, ready_at, lease, worker)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
 )
-INSERT_JOURNAL = _insert(
-    "journal", "message_id, at, step, destination, attempt, detail, payload", blobs=[5, 6]
+INSERT_JOURNAL = (
+    "INSERT INTO journal (message_id, at, step, destination, attempt, detail, payload)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?)"
 )
-"""Statements of `json_rows`' rows: ``conn.execute(INSERT_..., (json_rows(params),))``."""
 
 
 JournalParams = tuple[str, float, str, str | None, int | None, bytes | None, bytes | None]
@@ -232,14 +191,9 @@ def journal_params(rows: Iterable[JournalRow], now: float) -> list[JournalParams
     ]
 
 
-def insert(conn: sqlite3.Connection, statement: str, rows: Sequence[Sequence[object]]) -> None:
-    """Run one of the INSERT_... statements for ``rows`` (nothing if there are none)."""
-    if rows:
-        conn.execute(statement, (json_rows(rows),))
-
-
 def write_journal(conn: sqlite3.Connection, rows: Sequence[JournalRow], now: float) -> None:
-    insert(conn, INSERT_JOURNAL, journal_params(rows, now))
+    if rows:
+        conn.executemany(INSERT_JOURNAL, journal_params(rows, now))
 
 
 def advance_lane(conn: sqlite3.Connection, lane: Lane) -> None:

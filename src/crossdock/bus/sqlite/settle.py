@@ -25,7 +25,6 @@ from crossdock.bus.sqlite.lanes import (
     NewEntry,
     advance_lane,
     check_lease,
-    insert,
     journal_params,
     journal_rows,
     lease_lost,
@@ -233,10 +232,10 @@ def ack_many(
         filtered = not a.forward and any(r.step is Step.FILTERED for r in a.rows)
         settled = MessageStatus.FILTERED if filtered else MessageStatus.DELIVERED
         messages.append((len(a.forward) - 1, 0, now, queued, settled.value, m.id))
-    insert(conn, INSERT_ENTRIES, rows.entries)
+    conn.executemany(INSERT_ENTRIES, rows.entries)
     going_on = _hand_on(conn, [a.delivery for a in held])
-    insert(conn, INSERT_LANES, rows.lanes)
-    insert(conn, INSERT_JOURNAL, rows.journal)
+    conn.executemany(INSERT_LANES, rows.lanes)
+    conn.executemany(INSERT_JOURNAL, rows.journal)
     conn.executemany(UPDATE_MESSAGE, messages)
     goes_on = {id(a): i in going_on for i, a in enumerate(held)}
     return [goes_on[id(a)] if id(a) in goes_on else Refused(lease_lost(a.delivery)) for a in acks]
