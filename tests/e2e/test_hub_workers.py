@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 from collections.abc import Callable
 from pathlib import Path
 
@@ -64,18 +65,35 @@ async def test_workers(tmp_path: Path, target: Target, make_hub: Callable[..., H
             timeout=60,
             what="every accepted message at the target",
         )
-        # each worker counts the requests it accepted; scrapes land on either one
-        counts = set()
-        for _ in range(40):
-            value = await metric_value(
-                session, hub.url, 'crossdock_received_total{endpoint="feed"}'
-            )
-            counts.add(value)
-            if len(counts) == 2:
-                break
-    print(f"workers {workers}: received counters seen on /metrics {counts} of {total}")
-    if len(counts) == 2:
-        assert sum(c or 0 for c in counts) == total, "both workers accepted webhooks"
+        received = 'crossdock_received_total{endpoint="feed"}'
+        delivered = 'crossdock_delivered_total{flow="stream",target="sink"}'
+
+        async def scrapes() -> set[tuple[float | None, float | None]]:
+            """(received, delivered) as a dozen scrapes, each answered by either worker."""
+            return {
+                (
+                    await metric_value(session, hub.url, received),
+                    await metric_value(session, hub.url, delivered),
+                )
+                for _ in range(12)
+            }
+
+        async def whole() -> bool:
+            return await scrapes() == {(total, total)}
+
+        # each worker shows the whole hub's counts (the other's within a second)
+        await wait_until(whole, timeout=15, what="every scrape showing the whole hub")
+        # a worker killed and replaced: what it counted still counts
+        os.kill(workers[0], signal.SIGKILL)
+        await wait_until(
+            lambda: len(hub.children()) == 2 and workers[0] not in hub.children(),
+            timeout=30,
+            what="the killed worker replaced",
+        )
+        after = await scrapes()
+        print(f"workers {workers}: (received, delivered) after one was killed {after} of {total}")
+        assert after == {(total, total)}, "counters never go back"
+        workers = hub.children()
 
     firsts: dict[str, Arrival] = {}
     for arrival in target.arrivals:

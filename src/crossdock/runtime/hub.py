@@ -54,13 +54,17 @@ class Hub:
         grace: float = 10.0,
         workers_total: int = 1,
         run_pollers: bool = True,
+        shared_metrics: str | None = None,
     ) -> None:
+        """``shared_metrics``: the folder where the worker processes of one hub keep their
+        metrics, so that each shows the whole hub's (`Metrics`)."""
         self.config = config
         self.run_pollers = run_pollers  # only one process may poll an endpoint
         self.grace = grace
         self.workers_total = workers_total
         self.plan = Plan.from_config(config)
-        self.metrics = Metrics()
+        self.metrics = Metrics(shared=shared_metrics)
+        self.shared_metrics = shared_metrics
         self._stop = asyncio.Event()
 
     def stop(self) -> None:
@@ -115,6 +119,9 @@ class Hub:
         running += [asyncio.create_task(w.run()) for w in workers]
         running += [asyncio.create_task(p.run()) for p in pollers]
         housekeeping = asyncio.create_task(self._housekeeping(backend))
+        sharing = None
+        if self.shared_metrics is not None:
+            sharing = asyncio.create_task(self._share_metrics())
         log.info(
             "started",
             host=self.config.server.host,
@@ -134,6 +141,9 @@ class Hub:
             p.stop()
         await asyncio.gather(*running)
         await asyncio.gather(*(w.drain(self.grace) for w in workers))
+        if sharing is not None:
+            sharing.cancel()
+            self._publish_metrics()  # with the last deliveries
         housekeeping.cancel()
         stopped.cancel()
         await app.close()
@@ -182,6 +192,18 @@ class Hub:
             attempt_seconds=timeout.total_seconds() if timeout is not None else None,
             observer=MetricsObserver(self.metrics),
         )
+
+    async def _share_metrics(self) -> None:
+        """Publish this worker's metrics for the other workers' scrapes, every second."""
+        while True:
+            self._publish_metrics()
+            await asyncio.sleep(1.0)
+
+    def _publish_metrics(self) -> None:
+        try:
+            self.metrics.publish()
+        except OSError as exc:
+            log.warning("metrics not shared with the other workers", error=str(exc))
 
     async def _housekeeping(self, backend: Backend) -> None:
         """Purge the journal past its retention, hourly. (Intake refreshes queue gauges.)"""

@@ -24,9 +24,11 @@ import ctypes
 import gc
 import os
 import resource
+import shutil
 import signal
 import socket
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Sequence
@@ -40,6 +42,7 @@ from crossdock.bus.sqlite.backend import claim_store
 from crossdock.config import Config
 from crossdock.connectors.base import Sink
 from crossdock.core.errors import CrossdockError
+from crossdock.observability.metrics import forget_process
 from crossdock.runtime.hub import Hub
 
 log = structlog.get_logger(component="supervisor")
@@ -150,9 +153,22 @@ class _Worker(Hub):
     its store and its targets are open and it begins to serve."""
 
     def __init__(
-        self, config: Config, report: int, *, grace: float, workers_total: int, run_pollers: bool
+        self,
+        config: Config,
+        report: int,
+        *,
+        grace: float,
+        workers_total: int,
+        run_pollers: bool,
+        shared_metrics: str,
     ) -> None:
-        super().__init__(config, grace=grace, workers_total=workers_total, run_pollers=run_pollers)
+        super().__init__(
+            config,
+            grace=grace,
+            workers_total=workers_total,
+            run_pollers=run_pollers,
+            shared_metrics=shared_metrics,
+        )
         self.report = report
         self.ready = False
 
@@ -194,7 +210,12 @@ def _watch_parent(parent: int) -> None:
 
 
 def _child(
-    config: Config, sockets: list[socket.socket], grace: float, index: int, report: int
+    config: Config,
+    sockets: list[socket.socket],
+    grace: float,
+    index: int,
+    report: int,
+    shared_metrics: str,
 ) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, signal.SIG_DFL)  # until the hub handles them: die at once
@@ -206,7 +227,12 @@ def _child(
     code = 1
     try:
         hub = _Worker(
-            config, report, grace=grace, workers_total=len(sockets), run_pollers=index == 0
+            config,
+            report,
+            grace=grace,
+            workers_total=len(sockets),
+            run_pollers=index == 0,
+            shared_metrics=shared_metrics,
         )
         uvloop.run(hub.run(sockets=[sockets[index]]))
         code = 0
@@ -231,6 +257,15 @@ class _Child:
 
 
 def _supervise(config: Config, sockets: list[socket.socket], grace: float) -> int:
+    # The workers' metrics, shared so that any worker's /metrics shows the whole hub.
+    shared_metrics = tempfile.mkdtemp(prefix="crossdock-metrics-")
+    try:
+        return _watch(config, sockets, grace, shared_metrics)
+    finally:
+        shutil.rmtree(shared_metrics, ignore_errors=True)
+
+
+def _watch(config: Config, sockets: list[socket.socket], grace: float, shared_metrics: str) -> int:
     children: dict[int, _Child] = {}
 
     def spawn(index: int) -> None:
@@ -240,7 +275,7 @@ def _supervise(config: Config, sockets: list[socket.socket], grace: float) -> in
             os.close(read)
             for child in children.values():
                 os.close(child.report)
-            _child(config, sockets, grace, index, write)
+            _child(config, sockets, grace, index, write, shared_metrics)
         os.close(write)
         os.set_blocking(read, False)
         children[pid] = _Child(index, read)
@@ -269,6 +304,7 @@ def _supervise(config: Config, sockets: list[socket.socket], grace: float) -> in
         child = children.pop(pid, None)
         if child is None:
             continue
+        forget_process(shared_metrics, pid)
         told = _report(child.report)
         if stopping:
             continue
