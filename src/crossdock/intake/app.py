@@ -65,6 +65,28 @@ def create_intake_app(
     return IntakeApp(config, backend, metrics=metrics, router=router, workers=workers)
 
 
+def _framing(scope: Scope) -> Refusal | None:
+    """Why a request's first line or framing headers are not HTTP/1.x as RFC 9112 allows,
+    if they are not: the parser reads some of these anyway, and a proxy in front of the hub
+    could read them otherwise (request smuggling)."""
+    version = scope.get("http_version")
+    if version not in ("1.0", "1.1"):
+        # 400, not 505: garbage from a client is never answered with a 5xx
+        detail = f"HTTP/{version} is not served here: use HTTP/1.1"
+        return Refusal(400, "bad_request", detail, ("Connection", "close"))
+    headers = scope["headers"]
+    if version == "1.0" and any(name == b"transfer-encoding" for name, _ in headers):
+        # RFC 9112 6.1: an HTTP/1.0 message with Transfer-Encoding has faulty framing
+        detail = "an HTTP/1.0 request cannot have a Transfer-Encoding header"
+        return Refusal(400, "bad_request", detail, ("Connection", "close"))
+    hosts = sum(1 for name, _ in headers if name == b"host")
+    if hosts > 1 or (hosts == 0 and version == "1.1"):
+        # RFC 9112 3.2: exactly one Host in HTTP/1.1, at most one before it
+        detail = "an HTTP/1.1 request needs one Host header" if hosts == 0 else "two Host headers"
+        return Refusal(400, "bad_request", detail)
+    return None
+
+
 class IntakeApp:
     """A raw ASGI application (HTTP and lifespan). See the module docstring."""
 
@@ -176,13 +198,9 @@ class IntakeApp:
             # percent-encoded: routes match only as written, so that a proxy's path rules
             # in front of the hub (e.g. deny /hooks/internal) cannot be walked around
             return Refusal(404, "not_found", "no such resource").response()
-        hosts = sum(1 for name, _ in scope["headers"] if name == b"host")
-        if hosts > 1 or (hosts == 0 and scope.get("http_version") == "1.1"):
-            # RFC 9112 3.2: exactly one Host in HTTP/1.1, at most one before it
-            detail = (
-                "an HTTP/1.1 request needs one Host header" if hosts == 0 else "two Host headers"
-            )
-            return Refusal(400, "bad_request", detail).response()
+        refused = _framing(scope)
+        if refused is not None:
+            return refused.response()
         endpoint = path[len(_HOOKS) :] if path.startswith(_HOOKS) else None
         try:
             if endpoint is not None:

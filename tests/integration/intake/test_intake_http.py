@@ -259,3 +259,29 @@ async def test_a_request_has_one_host(
     status, _, body = await exchange(intake, request)
     assert status == expected, body
     assert bool(await intake.stored()) == (expected == 202)  # nothing stored when refused
+
+
+@pytest.mark.parametrize("version", ["HTTP/2.0", "HTTP/0.9", "HTTP/1.2", "HTTP/9.9"])
+async def test_only_http_1_0_and_1_1_are_served(intake: Intake, version: str) -> None:
+    head = [f"POST /hooks/shop {version}", "Host: x", f"Content-Length: {len(ORDER)}"]
+    head.append("Content-Type: application/json")
+    request = ("\r\n".join(head) + "\r\n\r\n").encode() + ORDER
+    status, headers, body = await exchange(intake, request)
+    assert (status, orjson.loads(body)["error"]) == (400, "bad_request")
+    assert headers[b"connection"] == b"close"
+    assert await intake.stored() == []
+
+
+async def test_an_http_1_0_request_with_transfer_encoding_is_refused(intake: Intake) -> None:
+    """RFC 9112 6.1: its framing is faulty, whatever the parser made of it; a proxy in
+    front of the hub may have read it otherwise (request smuggling)."""
+    chunked = b"%x\r\n%s\r\n0\r\n\r\n" % (len(ORDER), ORDER)
+    for framing in ("Transfer-Encoding: chunked", f"Content-Length: {len(chunked)}"):
+        head = ["POST /hooks/shop HTTP/1.0", "Content-Type: application/json", framing]
+        if framing.startswith("Content-Length"):
+            head.append("Transfer-Encoding: chunked")
+        request = ("\r\n".join(head) + "\r\n\r\n").encode() + chunked
+        status, headers, body = await exchange(intake, request)
+        assert (status, orjson.loads(body)["error"]) == (400, "bad_request"), framing
+        assert headers[b"connection"] == b"close"
+    assert await intake.stored() == []
