@@ -36,6 +36,7 @@ import statistics
 import sys
 import tempfile
 import threading
+import traceback
 from pathlib import Path
 from typing import Any
 
@@ -128,9 +129,14 @@ async def post(app: Any, body: bytes) -> None:
     async def send(message: dict[str, Any]) -> None:
         sent.append(message)
 
-    headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
+    headers = [
+        (b"host", b"127.0.0.1"),
+        (b"content-type", b"application/json"),
+        (b"content-length", b"%d" % len(body)),
+    ]
     scope = {
         "type": "http",
+        "http_version": "1.1",
         "method": "POST",
         "path": "/hooks/shop",
         "raw_path": b"/hooks/shop",
@@ -223,9 +229,14 @@ async def main() -> int:
     parser.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args()
     results: dict[str, list[dict[str, Figures]]] = {HANDED: [], CLAIMED: [], VIA_INTAKE: []}
-    for _ in range(args.rounds):
-        for way in results:
-            results[way].append(await one_round(args.orders, way))
+    try:
+        for _ in range(args.rounds):
+            for way in results:
+                results[way].append(await one_round(args.orders, way))
+    except Exception:  # end here: the round's worker and store are still running
+        traceback.print_exc()
+        sys.stderr.flush()
+        os._exit(1)
     print(f"{args.orders:,} orders, {args.rounds} rounds, medians; CPU µs per message")
     print(f"{'way':22} {'stage':15} {'event loop':>10} {'writer':>7} {'other':>6} {'total':>6}")
     totals = {}

@@ -69,8 +69,8 @@ def _framing(scope: Scope) -> Refusal | None:
     """Why a request's first line or framing headers are not HTTP/1.x as RFC 9112 allows,
     if they are not: the parser reads some of these anyway, and a proxy in front of the hub
     could read them otherwise (request smuggling)."""
-    version = scope.get("http_version")
-    if version not in ("1.0", "1.1"):
+    version = scope.get("http_version", "1.1")  # ASGI: "1.1" when the server does not say
+    if version not in ("1.0", "1.1", "2"):  # ASGI's "2" is HTTP/2 proper, not an HTTP/1 line
         # 400, not 505: garbage from a client is never answered with a 5xx
         detail = f"HTTP/{version} is not served here: use HTTP/1.1"
         return Refusal(400, "bad_request", detail, ("Connection", "close"))

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from typing import Any
 
 import orjson
 import pytest
@@ -285,3 +286,29 @@ async def test_an_http_1_0_request_with_transfer_encoding_is_refused(intake: Int
         assert (status, orjson.loads(body)["error"]) == (400, "bad_request"), framing
         assert headers[b"connection"] == b"close"
     assert await intake.stored() == []
+
+
+async def test_an_asgi_server_that_names_no_version_means_http_1_1(intake: Intake) -> None:
+    """ASGI: a scope without ``http_version`` is HTTP/1.1 (so it needs its Host)."""
+    answers = []
+    for host in ([], [(b"host", b"x")]):
+        sent: list[dict[str, Any]] = []
+        parts = [{"type": "http.request", "body": ORDER, "more_body": False}]
+
+        async def receive(parts: list[dict[str, Any]] = parts) -> dict[str, Any]:
+            return parts.pop(0) if parts else {"type": "http.disconnect"}
+
+        async def send(message: dict[str, Any], sent: list[dict[str, Any]] = sent) -> None:
+            sent.append(message)
+
+        scope = {
+            "type": "http",
+            "method": "POST",
+            "path": "/hooks/shop",
+            "raw_path": b"/hooks/shop",
+            "query_string": b"",
+            "headers": [*host, (b"content-type", b"application/json")],
+        }
+        await intake.app(scope, receive, send)
+        answers.append(sent[0]["status"])
+    assert answers == [400, 202]

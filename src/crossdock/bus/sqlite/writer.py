@@ -119,6 +119,7 @@ class Writer:
         self.failing: str | None = None
         self.operations = 0  # operations in those transactions
         self._open_error: BaseException | None = None
+        self._closed = False
         self._thread = threading.Thread(target=self._run, name="crossdock-writer", daemon=True)
         self._thread.start()
         self._ready.wait()
@@ -130,18 +131,26 @@ class Writer:
     def submit(self, op: Operation[T]) -> asyncio.Future[T]:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
-        self._jobs.put(_Job(op, loop, future))
+        self._put(_Job(op, loop, future))
         return future
 
     def submit_grouped(self, many: Many, item: Any) -> asyncio.Future[Any]:
         """Like `submit` for ``many(conn, [item])``, applied together with like neighbours."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
-        self._jobs.put(_Job(None, loop, future, many, item))
+        self._put(_Job(None, loop, future, many, item))
         return future
 
+    def _put(self, job: _Job) -> None:
+        if self._closed:  # nobody would ever answer it
+            job.future.set_exception(StoreUnavailable("the store is closed"))
+        else:
+            self._jobs.put(job)
+
     def close(self) -> None:
-        """Finish the queued operations, then close the connection."""
+        """Finish the queued operations, then close the connection; later operations
+        fail at once with StoreUnavailable."""
+        self._closed = True
         if self._thread.is_alive():
             self._jobs.put(None)
             self._thread.join()
