@@ -251,6 +251,8 @@ class _Merged(Collector):
                     continue  # an ended worker's gauges ended with it
                 families.setdefault(name, Metric(name, documentation, typ))
                 for sample, labels, value in samples:
+                    if not isinstance(value, int | float):
+                        continue  # NaN is written as null: nothing to add up
                     key = (name, sample, tuple(sorted(labels.items())))
                     earlier = values.get(key)
                     if earlier is None:
