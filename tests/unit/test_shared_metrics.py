@@ -85,3 +85,13 @@ def test_a_paused_endpoint_shows_while_a_live_worker_has_it_paused(tmp_path: Pat
     seen = _samples(_run(SCRAPE, tmp_path, pausing))
     assert seen.get('crossdock_endpoint_paused{endpoint="erp"}', 0) == 0
     assert seen['crossdock_received_total{endpoint="shop"}'] == 2
+
+
+def test_a_value_that_is_not_a_number_does_not_break_the_scrape(tmp_path: Path) -> None:
+    _worker(tmp_path, 2, paused=0)
+    (tmp_path / "999999.json").write_text(
+        '[["crossdock_received", "h", "counter",'
+        ' [["crossdock_received_total", {"endpoint": "shop"}, null]]]]'
+    )
+    seen = _samples(_run(SCRAPE, tmp_path))
+    assert seen['crossdock_received_total{endpoint="shop"}'] == 2
