@@ -42,7 +42,6 @@ __all__ = ["Metrics", "forget_process"]
 _FAST = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 _SLOW = (0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0, 21600.0, 86400.0)
 
-QueueLabels = tuple[str, str]  # flow, destination
 M = TypeVar("M", Counter, Gauge, Histogram)
 
 
@@ -163,7 +162,7 @@ class Metrics:
 
     def child(self, metric: M, *labels: str) -> M:
         """``metric.labels(*labels)``, looked up once: counted per message, the lookup cost
-        more than the count. Not for the queue gauges, whose children are removed."""
+        more than the count."""
         key = (id(metric), labels)
         found = self._children.get(key)
         if found is None:
@@ -177,6 +176,11 @@ class Metrics:
     def render(self) -> bytes:
         """Every metric in the Prometheus text format (`content_type`)."""
         return generate_latest(self._scraped)
+
+    @property
+    def shared(self) -> bool:
+        """Whether this process shares its metrics with other workers (`publish`)."""
+        return self._shared is not None
 
     def publish(self) -> None:
         """Write this process's values for the other workers' scrapes (with ``shared``;

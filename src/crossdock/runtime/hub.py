@@ -64,7 +64,6 @@ class Hub:
         self.workers_total = workers_total
         self.plan = Plan.from_config(config)
         self.metrics = Metrics(shared=shared_metrics)
-        self.shared_metrics = shared_metrics
         self._stop = asyncio.Event()
 
     def stop(self) -> None:
@@ -119,9 +118,7 @@ class Hub:
         running += [asyncio.create_task(w.run()) for w in workers]
         running += [asyncio.create_task(p.run()) for p in pollers]
         housekeeping = asyncio.create_task(self._housekeeping(backend))
-        sharing = None
-        if self.shared_metrics is not None:
-            sharing = asyncio.create_task(self._share_metrics())
+        sharing = asyncio.create_task(self._share_metrics()) if self.metrics.shared else None
         log.info(
             "started",
             host=self.config.server.host,
