@@ -15,6 +15,7 @@ Peak RSS: the sum of VmHWM over the system's processes, read before it is stoppe
 from __future__ import annotations
 
 import math
+import os
 import shutil
 import subprocess
 import sys
@@ -183,6 +184,26 @@ def _tally(
 
 def wrk_path() -> str | None:
     return shutil.which("wrk")
+
+
+def ensure_wrk(install: bool) -> bool:
+    """Whether wrk is there; with ``install``, install the Debian package if it is not."""
+    if wrk_path() is not None:
+        return True
+    apt = shutil.which("apt-get")
+    if not install or apt is None or os.geteuid() != 0:
+        return False
+    print("installing wrk (Debian package) ...", flush=True)
+    done = subprocess.run(
+        [apt, "install", "-y", "-q", "--no-install-recommends", "wrk"],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
+    )
+    if done.returncode != 0:
+        print(f"could not install wrk: {done.stderr.strip()[-500:]}")
+    return wrk_path() is not None
 
 
 def run_wrk(url: str, duration: int, concurrency: int) -> dict[str, Any]:

@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 
 from common import HERE, child_env, descendants, free_port, stop, wait_ready
-from measure import Target, run_load, run_wrk, wrk_path
+from measure import Target, ensure_wrk, run_load, run_wrk
 from systems import System, start
 
 
@@ -121,6 +121,10 @@ def main() -> None:
     parser.add_argument("--out", type=Path, help="folder for the raw stacks (default: temp)")
     args = parser.parse_args()
     spy = None if args.cpu_only else py_spy()
+    use_wrk = ensure_wrk(install=True)
+    if not use_wrk:
+        print("wrk not available: the load comes from load.py (Python), which takes a good")
+        print("share of the CPU itself; the figures are not comparable with wrk's")
     folder = Path(tempfile.mkdtemp(prefix="crossdock-profile-"))
     out = args.out or folder
     out.mkdir(parents=True, exist_ok=True)
@@ -142,7 +146,7 @@ def main() -> None:
         target = Target(target_port)
         try:
             duration = args.warmup + args.seconds + 1
-            if wrk_path() is not None:  # wrk leaves more of the CPU to crossdock
+            if use_wrk:  # wrk leaves more of the CPU to crossdock
                 load = threading.Thread(
                     target=run_wrk, args=(running.url, int(duration) + 1, args.concurrency)
                 )

@@ -56,7 +56,7 @@ from common import (
     stop,
     wait_ready,
 )
-from measure import FULL, QUICK, SMOKE, Result, Sizes, Target, measure, wrk_path
+from measure import FULL, QUICK, SMOKE, Result, Sizes, Target, ensure_wrk, measure
 from systems import System
 
 ALL = [
@@ -322,26 +322,6 @@ def wait_quiet(limit: float, target_pid: int) -> float:
             flush=True,
         )
     return waited
-
-
-def ensure_wrk(install: bool) -> bool:
-    """Whether wrk is there; with ``install``, install the Debian package if it is not."""
-    if wrk_path() is not None:
-        return True
-    apt = shutil.which("apt-get")
-    if not install or apt is None or os.geteuid() != 0:
-        return False
-    print("installing wrk (Debian package) ...", flush=True)
-    done = subprocess.run(
-        [apt, "install", "-y", "-q", "--no-install-recommends", "wrk"],
-        capture_output=True,
-        text=True,
-        check=False,
-        env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
-    )
-    if done.returncode != 0:
-        print(f"could not install wrk: {done.stderr.strip()[-500:]}")
-    return wrk_path() is not None
 
 
 def generator(args: argparse.Namespace) -> str:
