@@ -176,3 +176,48 @@ async def test_a_second_hub_on_the_same_port_is_refused(
     assert "cannot listen" in second.log_tail(), second.log_tail()
     code, _ = await first.stop()
     assert code == 0, first.log_tail()
+
+
+async def test_counts_of_a_killed_hub_are_not_added_to_the_next(
+    tmp_path: Path, target: Target, make_hub: Callable[..., HubProcess]
+) -> None:
+    """A hub killed outright leaves its workers' metrics files beside the store; the next
+    hub on that store starts counting from zero, and removes the folder when it stops."""
+    first = _two_workers(tmp_path, target, make_hub, {})
+    await first.start_ready()
+    workers = await wait_until(
+        lambda: len(first.children()) == 2 and first.children(), timeout=30, what="2 workers"
+    )
+    async with aiohttp.ClientSession() as session:
+        for n in range(5):
+            status, answer = await post_hook(session, first.url, "feed", {"n": n})
+            assert status == 202, answer
+    await wait_until(lambda: len(target.arrivals) >= 5, timeout=30, what="5 at the target")
+    await first.kill()  # the parent only; its workers stop as it is gone
+    await wait_until(
+        lambda: not any(alive(pid) for pid in workers), timeout=30, what="the workers gone"
+    )
+    folder = tmp_path / "hub.db.metrics"
+    assert list(folder.glob("*.json")), "the killed hub's files are left behind"
+
+    second = make_hub(first.config, first.port, workers=2)
+    await second.start_ready()
+    received = 'crossdock_received_total{endpoint="feed"}'
+    fresh = aiohttp.TCPConnector(force_close=True)  # each scrape reaches either worker
+    async with aiohttp.ClientSession(connector=fresh) as session:
+        for n in range(3):
+            status, answer = await post_hook(session, second.url, "feed", {"n": n})
+            assert status == 202, answer
+
+        async def counted() -> set[float | None]:
+            return {await metric_value(session, second.url, received) for _ in range(8)}
+
+        async def published() -> bool:
+            return all(c is not None and c >= 3 for c in await counted())
+
+        await wait_until(published, timeout=15, what="this run's requests counted")
+        await asyncio.sleep(1.5)  # every worker has published its counts meanwhile
+        assert await counted() == {3}, "this run's requests only"
+    code, _ = await second.stop()
+    assert code == 0, second.log_tail()
+    assert not folder.exists(), "removed by the hub that made it"

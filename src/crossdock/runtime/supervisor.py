@@ -28,7 +28,6 @@ import shutil
 import signal
 import socket
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Sequence
@@ -257,12 +256,25 @@ class _Child:
 
 
 def _supervise(config: Config, sockets: list[socket.socket], grace: float) -> int:
-    # The workers' metrics, shared so that any worker's /metrics shows the whole hub.
-    shared_metrics = tempfile.mkdtemp(prefix="crossdock-metrics-")
+    shared_metrics = _metrics_folder(config)
     try:
         return _watch(config, sockets, grace, shared_metrics)
     finally:
         shutil.rmtree(shared_metrics, ignore_errors=True)
+
+
+def _metrics_folder(config: Config) -> str:
+    """The workers' metrics files, shared so that any worker's /metrics shows the whole
+    hub: ``STORE.metrics``, empty. This process holds the store's claim, so a folder found
+    there was left by an earlier hub on this store that was killed before it could remove
+    it (its counts must not be added to this run's)."""
+    folder = f"{config.store.path}.metrics"
+    shutil.rmtree(folder, ignore_errors=True)
+    try:
+        os.mkdir(folder, 0o700)
+    except OSError as exc:
+        raise CrossdockError(f"cannot create {folder}: {exc.strerror}") from None
+    return folder
 
 
 def _watch(config: Config, sockets: list[socket.socket], grace: float, shared_metrics: str) -> int:
