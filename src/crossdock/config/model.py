@@ -116,6 +116,13 @@ class ServerSettings(ConfigModel):
         description="Longest a webhook's body may take to arrive, once its headers are in; "
         "a slower sender is answered 408 and disconnected, and nothing is stored.",
     )
+    header_timeout: Duration = Field(
+        default=timedelta(seconds=10),
+        description="Longest a request's line and headers may take to arrive, from the "
+        "connection's start or the request's first byte; a slower client (nothing sent, "
+        "or headers trickled in) is answered 408 and disconnected. Idle time between "
+        "requests on a kept-alive connection does not count.",
+    )
     max_connections: int = Field(
         default=2048,
         ge=1,

@@ -7,11 +7,15 @@
   request is answered 503 ``too_busy`` with ``Retry-After`` and the connection closed;
   ``/healthz``, ``/readyz`` and ``/metrics`` are still answered, so probes do not take
   a busy hub for a dead one.
+- A client that does not send a whole request line and headers within ``header_timeout``
+  of connecting (or of its request's first byte, on a kept-alive connection) is answered
+  408 and the connection closed: connections that send nothing, or trickle their
+  headers in (a "slowloris"), cannot pile up until ``max_connections`` refuses everyone.
 - A request the parser cannot read is answered 400 with the intake's JSON error body.
 - A client that ends its side of the connection after a whole request (a half-close)
   still gets the answer.
 
-All three answers have the body ``{"error": ..., "detail": ...}`` of every refusal.
+All four answers have the body ``{"error": ..., "detail": ...}`` of every refusal.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ _PROBES = frozenset({b"/healthz", b"/readyz", b"/metrics"})
 _HANG_UP_AFTER = 1.0  # seconds between a refusal the parser could not get past and closing
 _REASONS = {
     400: b"Bad Request",
+    408: b"Request Timeout",
     431: b"Request Header Fields Too Large",
     503: b"Service Unavailable",
 }
@@ -56,6 +61,7 @@ class IntakeProtocol(HttpToolsProtocol):
     max_header_bytes: ClassVar[int] = 32_768
     max_connections: ClassVar[int] = 2048
     retry_after: ClassVar[int] = 5
+    header_timeout: ClassVar[float] = 10.0
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -65,10 +71,40 @@ class IntakeProtocol(HttpToolsProtocol):
         self._counted = False  # whether they are in _head_bytes
         self._hanging_up = False
         self._client_done = False  # the client half-closed after a whole request
+        self._head_timer: asyncio.TimerHandle | None = None  # runs while a head is awaited
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._await_head()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._head_arrived()
+        super().connection_lost(exc)
+
+    def _await_head(self) -> None:
+        if self._head_timer is None:
+            self._head_timer = self.loop.call_later(self.header_timeout, self._head_too_slow)
+
+    def _head_arrived(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+
+    def _head_too_slow(self) -> None:
+        self._head_timer = None
+        cycle = self.cycle
+        if cycle is not None and not cycle.response_complete:
+            self._await_head()  # the head of a pipelined request: the answer before comes first
+            return
+        if self._in_head and not self._hanging_up and not self.transport.is_closing():
+            detail = f"the request line and headers did not arrive within {self.header_timeout:g} s"
+            self._refuse(_answer(408, "request_timeout", detail))
 
     def data_received(self, data: bytes) -> None:
         if self._hanging_up:
             return  # read and dropped, so that the client gets the answer (see _refuse)
+        if self._in_head:
+            self._await_head()  # a request begins (on a kept-alive connection: now)
         counted = self._counted = self._in_head
         self._chunk = len(data)
         if counted:
@@ -83,6 +119,7 @@ class IntakeProtocol(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         self._in_head = False
+        self._head_arrived()
         # The head is no larger than what came while in it (or than this read, if it
         # began mid-read): only a head that may be too large is measured.
         bound = self._head_bytes if self._counted else self._chunk
@@ -109,7 +146,7 @@ class IntakeProtocol(HttpToolsProtocol):
 
     def on_message_complete(self) -> None:
         super().on_message_complete()
-        self._in_head = True
+        self._in_head = True  # the next request's head: timed from its first byte
         self._head_bytes = 0
 
     def eof_received(self) -> bool | None:  # type: ignore[override]  # asyncio's signature
@@ -171,7 +208,7 @@ async def _send_refusal(
 
 
 def intake_protocol(
-    *, max_header_bytes: int, max_connections: int, retry_after: int
+    *, max_header_bytes: int, max_connections: int, retry_after: int, header_timeout: float = 10.0
 ) -> type[IntakeProtocol]:
     """`IntakeProtocol` with these limits (uvicorn's ``http=`` setting)."""
 
@@ -181,6 +218,7 @@ def intake_protocol(
     Configured.max_header_bytes = max_header_bytes
     Configured.max_connections = max_connections
     Configured.retry_after = retry_after
+    Configured.header_timeout = header_timeout
     return Configured
 
 
@@ -202,6 +240,7 @@ def uvicorn_config(
             max_header_bytes=server.max_header_bytes,
             max_connections=server.max_connections,
             retry_after=server.retry_after,
+            header_timeout=server.header_timeout.total_seconds(),
         ),
         # The hub uses no client address (nothing to take from X-Forwarded-For) and
         # names no server: less work per request.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -409,6 +410,84 @@ async def test_a_body_slower_than_the_read_timeout_is_answered_408_and_cut(
         order = {"order": {"id": 2, "lines": [{"sku": "A"}]}}
         reply = await intake.post_json("shop", orjson.dumps(order))
         assert reply.status == 202, reply.json
+
+
+async def _answer_and_hang_up(
+    reader: asyncio.StreamReader,
+) -> tuple[bytes, dict[str, str], bytes]:
+    """The hub's answer (head, JSON body), and what came after it (b"": it hung up)."""
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+    length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
+    body = orjson.loads(await asyncio.wait_for(reader.readexactly(length), 5))
+    return head, body, await asyncio.wait_for(reader.read(), 5)
+
+
+@pytest.mark.parametrize(
+    "sent",
+    [b"", b"POST /hooks/shop HTTP/1.1\r\nHost: x\r\n"],
+    ids=["nothing", "a head that never ends"],
+)
+async def test_headers_slower_than_the_header_timeout_are_answered_408_and_cut(
+    tmp_path: Path, sent: bytes
+) -> None:
+    """A client that connects and sends nothing, or trickles its headers (a "slowloris"),
+    holds a connection: after `header_timeout` it is answered 408 and disconnected, even
+    while its bytes keep coming."""
+    text = CONFIG.replace("retry_after: 7}", "retry_after: 7, header_timeout: 300ms}")
+    async with serve(write_config(tmp_path, text), tmp_path / "crossdock.db") as intake:
+        reader, writer = await asyncio.open_connection("127.0.0.1", intake.port)
+
+        async def trickle() -> None:
+            with contextlib.suppress(OSError):
+                while sent:
+                    writer.write(b"X-Pad-%d: y\r\n" % time.monotonic_ns())
+                    await writer.drain()
+                    await asyncio.sleep(0.05)
+
+        writer.write(sent)
+        started = time.monotonic()
+        trickling = asyncio.create_task(trickle())
+        try:
+            head, body, rest = await _answer_and_hang_up(reader)
+            waited = time.monotonic() - started
+        finally:
+            trickling.cancel()
+            writer.close()
+        assert head.startswith(b"HTTP/1.1 408 "), head
+        assert b"connection: close" in head.lower()
+        assert body["error"] == "request_timeout"
+        assert rest == b""
+        assert 0.25 <= waited < 3, waited
+        assert await intake.stored() == []
+
+
+async def test_a_kept_alive_connection_idle_between_requests_is_not_cut_by_the_header_timeout(
+    tmp_path: Path,
+) -> None:
+    """The header timeout runs from a request's first byte (or the connection's start),
+    not over the idle time between requests: that is the keep-alive's (5 s)."""
+    text = CONFIG.replace("retry_after: 7}", "retry_after: 7, header_timeout: 300ms}")
+    async with serve(write_config(tmp_path, text), tmp_path / "crossdock.db") as intake:
+        order = b'{"order": {"id": 1, "lines": [{"sku": "A"}]}}'
+        request = (
+            b"POST /hooks/shop HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Content-Length: %d\r\n\r\n%s" % (len(order), order)
+        )
+        ids = set()
+        reader, writer = await asyncio.open_connection("127.0.0.1", intake.port)
+        try:
+            for _ in range(2):
+                writer.write(request)
+                head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+                assert head.startswith(b"HTTP/1.1 202 "), head
+                length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
+                ids |= set(
+                    orjson.loads(await asyncio.wait_for(reader.readexactly(length), 5))["ids"]
+                )
+                await asyncio.sleep(1.0)  # idle on the kept-alive connection
+        finally:
+            writer.close()
+        assert {m.id for m in await intake.stored()} == ids
 
 
 # -- rate limit -----------------------------------------------------------------------
