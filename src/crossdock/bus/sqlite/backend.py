@@ -1,4 +1,5 @@
-"""The embedded backend: one SQLite file in WAL mode, ``synchronous=FULL``, group commit."""
+"""The embedded backend: one SQLite file in WAL mode, group commit, every commit synced to
+disk before its callers are answered (see `crossdock.bus.sqlite.writer`)."""
 
 from __future__ import annotations
 
@@ -281,6 +282,7 @@ class SqliteBackend:
             lock_path=None if read_only else f"{path}.lock",
             on_full=self._reserve.release,
             store_path=str(path),
+            sync_wal=not read_only,
         )
         self._store_groups = functools.partial(enqueue.store_groups, clock=clock)
         self._ack_many = functools.partial(settle.ack_many, clock=clock)

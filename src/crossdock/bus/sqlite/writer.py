@@ -2,8 +2,21 @@
 
 Callers submit an operation (a function of the connection) and await its result. The
 writer takes every operation waiting at that moment, runs them in one transaction and
-commits once (one fsync with ``synchronous=FULL``), then answers each caller. A caller is
-answered only after the transaction holding its operation has committed.
+commits once, then answers each caller. A caller is answered only after the transaction
+holding its operation has committed *and is on disk*.
+
+With ``sync_wal``, the writer syncs the write-ahead log itself instead of letting
+SQLite do it inside ``COMMIT`` (``synchronous=NORMAL`` on its connection, which syncs only
+around checkpoints): after each commit it releases the writers' lock at once, and a second
+thread ``fdatasync``s the WAL and only then answers the callers, once for every commit made
+meanwhile. Another process writing to the store (``--workers N``) no longer waits for this
+one's disk, and this one starts its next transaction while the last is being synced.
+What a caller is answered (in any process) rests only on commits already on disk, as with
+``synchronous=FULL``: every writer syncs the one WAL file, which holds every commit made
+before, before answering. If the sync fails, the commits it covered may be lost: their
+callers get `StoreUnavailable`, and the writer stores nothing more until the store is
+opened again (after a failed ``fsync`` the kernel may have dropped the unwritten pages, so a
+later one succeeding proves nothing).
 
 An operation may also be *grouped* (`submit_grouped`): one item, and a function that
 applies many items at once (one ``executemany`` per table instead of statements per item).
@@ -59,6 +72,15 @@ class _Job:
     item: Any = None
 
 
+@dataclass(slots=True)
+class _Done:
+    """A batch run, waiting for its commit (if any) to be on disk before it is answered."""
+
+    batch: list[_Job]
+    outcomes: list[tuple[bool, Any]]
+    committed: bool
+
+
 def _settle(results: list[tuple[asyncio.Future[Any], bool, Any]]) -> None:
     for future, ok, value in results:
         if future.cancelled():
@@ -101,6 +123,7 @@ class Writer:
         lock_path: str | None = None,
         on_full: Callable[[], None] | None = None,
         store_path: str | None = None,
+        sync_wal: bool = False,
     ):
         self._connect = connect
         self._on_full = on_full
@@ -109,9 +132,15 @@ class Writer:
         self._files: dict[str, tuple[int, int] | None] = (
             {} if store_path is None else {store_path: None, f"{store_path}-wal": None}
         )
+        # ``sync_wal``: the writer syncs the store's WAL itself (see the module docstring);
+        # else SQLite syncs inside each COMMIT (synchronous=FULL, as connected).
+        self._wal = f"{store_path}-wal" if sync_wal and store_path is not None else None
+        self._wal_fd: int | None = None
+        self._broken: str | None = None  # why nothing more is stored (a sync failed)
         self._lock_fd = None if lock_path is None else os.open(lock_path, os.O_RDWR | os.O_CREAT)
         self._max_batch = max_batch
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._done: queue.SimpleQueue[_Done | None] = queue.SimpleQueue()
         self._ready = threading.Event()
         self.commits = 0  # transactions committed (read by the benchmarks)
         # Why the last transaction failed, until one commits again (read by the backend
@@ -121,12 +150,14 @@ class Writer:
         self._open_error: BaseException | None = None
         self._closed = False
         self._thread = threading.Thread(target=self._run, name="crossdock-writer", daemon=True)
+        self._syncer = threading.Thread(target=self._sync, name="crossdock-sync", daemon=True)
         self._thread.start()
         self._ready.wait()
         if self._open_error is not None:
             if self._lock_fd is not None:
                 os.close(self._lock_fd)
             raise self._open_error
+        self._syncer.start()
 
     def submit(self, op: Operation[T]) -> asyncio.Future[T]:
         loop = asyncio.get_running_loop()
@@ -154,12 +185,29 @@ class Writer:
         if self._thread.is_alive():
             self._jobs.put(None)
             self._thread.join()
+        if self._syncer.is_alive():
+            self._done.put(None)
+            self._syncer.join()
+        if self._wal_fd is not None:
+            os.close(self._wal_fd)
+            self._wal_fd = None
 
     def _run(self) -> None:
         try:
             conn = self._connect()
-            self._check_files()  # as opened
         except BaseException as exc:
+            self._open_error = exc
+            self._ready.set()
+            return
+        try:
+            self._check_files()  # as opened
+            if self._wal is not None:
+                conn.execute("PRAGMA synchronous = NORMAL")  # the WAL is synced by _sync
+                # Opened now, while the connection keeps the WAL in place: the last
+                # connection to close may delete it (after moving it into the store).
+                self._wal_fd = os.open(self._wal, os.O_RDONLY | os.O_CLOEXEC)
+        except BaseException as exc:
+            conn.close()
             self._open_error = exc
             self._ready.set()
             return
@@ -191,42 +239,93 @@ class Writer:
         return False
 
     def _execute(self, conn: sqlite3.Connection, batch: list[_Job]) -> None:
+        commits = self.commits
         if self._lock_fd is None:
-            self._transaction(conn, batch)
-            return
-        # Writers in other processes queue on this lock and are woken the moment it is
-        # free, instead of sleeping in SQLite's busy back-off (waits of up to seconds).
-        fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
-        try:
-            self._transaction(conn, batch)
-        finally:
-            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+            outcomes = self._transaction(conn, batch)
+        else:
+            # Writers in other processes queue on this lock and are woken the moment it
+            # is free, instead of sleeping in SQLite's busy back-off (waits of up to
+            # seconds).
+            fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+            try:
+                outcomes = self._transaction(conn, batch)
+            finally:
+                fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+        done = _Done(batch, outcomes, committed=self.commits != commits)
+        if self._wal is None:
+            self._answer(done)  # SQLite synced inside COMMIT
+        else:
+            self._done.put(done)
 
-    def _transaction(self, conn: sqlite3.Connection, batch: list[_Job]) -> None:
+    def _sync(self) -> None:
+        """Answer each batch run, in order, once its commit is on disk: one ``fdatasync``
+        of the WAL for every batch run since the last one."""
+        while True:
+            first = self._done.get()
+            if first is None:
+                return
+            waiting = [first]
+            stop = False
+            while True:
+                try:
+                    more = self._done.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    stop = True
+                    break
+                waiting.append(more)
+            if any(d.committed for d in waiting):
+                failure = self._sync_wal()
+                if failure is not None:
+                    for d in waiting:
+                        if d.committed:
+                            d.outcomes = [(False, failure)] * len(d.batch)
+            for d in waiting:
+                self._answer(d)
+            if stop:
+                return
+
+    def _sync_wal(self) -> StoreUnavailable | None:
+        """``fdatasync`` the WAL; on failure, stop storing anything (see the module
+        docstring) and return the error for the callers of what it covered."""
+        assert self._wal is not None
         try:
-            outcomes = self._commit(conn, batch)
+            if self._wal_fd is None:
+                raise OSError("the WAL is not open")
+            os.fdatasync(self._wal_fd)
+        except OSError as exc:
+            reason = f"{self._wal} could not be synced to disk ({exc.strerror or exc})"
+            self._broken = f"{reason}: nothing more is stored until the hub is restarted"
+            self.failing = self._broken
+            return StoreUnavailable(f"the store could not commit: {reason}")
+        return None
+
+    def _transaction(self, conn: sqlite3.Connection, batch: list[_Job]) -> list[tuple[bool, Any]]:
+        """Run the batch; each job's outcome (ok, result or error)."""
+        try:
+            return self._commit(conn, batch)
         except (sqlite3.OperationalError, sqlite3.InternalError) as exc:
             # Disk full, I/O error, lock timeout: nothing committed, try again later.
             if self._on_full is not None and "full" in str(exc):
                 self._on_full()
             failure = StoreUnavailable(f"the store could not commit: {exc}")
             failure.__cause__ = exc
-            outcomes = [(False, failure)] * len(batch)
             self.failing = str(exc)
+            return [(False, failure)] * len(batch)
         except BaseException as exc:
             if len(batch) > 1:
                 # One operation is at fault (a constraint, a bug): run each alone, so only
                 # that one fails and the others still commit.
-                for job in batch:
-                    self._transaction(conn, [job])
-                return
-            outcomes = [(False, _refusal(exc))]
-        self._answer(batch, outcomes)
+                return [outcome for job in batch for outcome in self._transaction(conn, [job])]
+            return [(False, _refusal(exc))]
 
     def _commit(self, conn: sqlite3.Connection, batch: list[_Job]) -> list[tuple[bool, Any]]:
         """Run the batch in one transaction; on any exception roll back and re-raise."""
         outcomes: list[tuple[bool, Any]] = []
         try:
+            if self._broken is not None:
+                raise sqlite3.OperationalError(self._broken)
             conn.execute("BEGIN IMMEDIATE")
             done = 0
             while done < len(batch):
@@ -287,9 +386,9 @@ class Writer:
         return start + 1
 
     @staticmethod
-    def _answer(batch: list[_Job], outcomes: list[tuple[bool, Any]]) -> None:
+    def _answer(done: _Done) -> None:
         per_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], bool, Any]]] = {}
-        for job, (ok, value) in zip(batch, outcomes, strict=True):
+        for job, (ok, value) in zip(done.batch, done.outcomes, strict=True):
             per_loop.setdefault(job.loop, []).append((job.future, ok, value))
         for loop, results in per_loop.items():
             # A closed loop means nobody waits for these answers any more.

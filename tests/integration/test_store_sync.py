@@ -1,0 +1,149 @@
+"""Every commit is on disk before its callers are answered: the store's writer syncs the
+write-ahead log itself, after releasing the writers' lock, and answers only then. A sync
+that fails fails its callers, and the store takes nothing more until it is reopened.
+
+The operating system's ``fdatasync`` is wrapped here (held back, or failing as a dying
+disk does); SQLite's own calls are not affected."""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import os
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from crossdock.bus import MessageQuery, SqliteBackend
+from crossdock.core.envelope import Message
+from crossdock.core.errors import StoreUnavailable
+
+
+def order(n: int) -> Message:
+    return Message.new(flow="f", source="s", event_type="e", body={"n": n}, key=f"k{n}")
+
+
+def synced_files(calls: list[str]) -> Callable[[int], None]:
+    """An ``fdatasync`` that notes which file it syncs, then syncs it."""
+    real = os.fdatasync
+
+    def sync(fd: int) -> None:
+        calls.append(os.readlink(f"/proc/self/fd/{fd}"))
+        real(fd)
+
+    return sync
+
+
+async def test_a_commit_is_answered_only_once_the_wal_is_synced(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = await SqliteBackend.open(tmp_path / "s.db")
+    calls: list[str] = []
+    syncing, release = threading.Event(), threading.Event()
+    noted = synced_files(calls)
+
+    def held(fd: int) -> None:
+        syncing.set()
+        release.wait(10)
+        noted(fd)
+
+    monkeypatch.setattr(os, "fdatasync", held)
+    try:
+        first = order(1)
+        stored = asyncio.create_task(store.enqueue(first))
+        assert await asyncio.to_thread(syncing.wait, 5), "the writer syncs the WAL"
+        await asyncio.sleep(0.3)
+        assert not stored.done(), "answered before its commit was on disk"
+        # committed meanwhile (another connection sees it); the caller still waits
+        assert [m.id for m in await store.find_messages(MessageQuery())] == [first.id]
+        release.set()
+        result = await asyncio.wait_for(stored, 5)
+        assert result.message_id == first.id
+        assert calls == [f"{tmp_path / 's.db'}-wal"]
+    finally:
+        release.set()
+        await store.close()
+
+
+async def test_commits_made_while_one_syncs_share_the_next_sync(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While one commit is being synced, the writer goes on committing; the next sync
+    covers every commit made meanwhile, and each caller is answered after its own."""
+    store = await SqliteBackend.open(tmp_path / "s.db")
+    calls: list[str] = []
+    syncing, release = threading.Event(), threading.Event()
+    noted = synced_files(calls)
+
+    def first_held(fd: int) -> None:
+        if not syncing.is_set():
+            syncing.set()
+            release.wait(10)
+        noted(fd)
+
+    monkeypatch.setattr(os, "fdatasync", first_held)
+    try:
+        first = asyncio.create_task(store.enqueue(order(0)))
+        assert await asyncio.to_thread(syncing.wait, 5)
+        later = [asyncio.create_task(store.enqueue(order(n))) for n in range(1, 40)]
+        await asyncio.sleep(0.3)  # the writer commits them meanwhile
+        assert len(await store.find_messages(MessageQuery())) == 40, "committed meanwhile"
+        assert not any(t.done() for t in [first, *later]), "none answered before its sync"
+        release.set()
+        await asyncio.wait_for(asyncio.gather(first, *later), 5)
+        assert 2 <= len(calls) < 40, f"{len(calls)} syncs for 40 commits"
+    finally:
+        release.set()
+        await store.close()
+
+
+async def test_a_failed_sync_fails_its_callers_and_stops_the_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "s.db"
+    store = await SqliteBackend.open(path)
+    kept = order(1)
+    await store.enqueue(kept)
+
+    def dying_disk(fd: int) -> None:
+        raise OSError(errno.EIO, os.strerror(errno.EIO))
+
+    monkeypatch.setattr(os, "fdatasync", dying_disk)
+    with pytest.raises(StoreUnavailable, match="could not be synced"):
+        await asyncio.wait_for(store.enqueue(order(2)), 5)
+    monkeypatch.undo()  # the disk answers again: a sync succeeding now proves nothing
+    refused = order(3)
+    with pytest.raises(StoreUnavailable, match="until the hub is restarted"):
+        await asyncio.wait_for(store.enqueue(refused), 5)
+    await store.close()
+
+    reopened = await SqliteBackend.open(path)
+    try:
+        again = order(4)
+        await reopened.enqueue(again)
+        found = {m.id for m in await reopened.find_messages(MessageQuery())}
+        assert {kept.id, again.id} <= found
+        assert refused.id not in found
+    finally:
+        await reopened.close()
+
+
+async def test_a_store_opened_read_only_syncs_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "s.db"
+    store = await SqliteBackend.open(path)
+    await store.enqueue(order(1))
+    await store.close()
+    calls: list[str] = []
+    monkeypatch.setattr(os, "fdatasync", synced_files(calls))
+    reader = await SqliteBackend.open(path, read_only=True)
+    try:
+        assert len(await reader.find_messages(MessageQuery())) == 1
+        with pytest.raises(StoreUnavailable):
+            await asyncio.wait_for(reader.enqueue(order(2)), 5)
+    finally:
+        await reader.close()
+    assert calls == []
