@@ -11,7 +11,7 @@ import asyncio
 import errno
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -25,78 +25,74 @@ def order(n: int) -> Message:
     return Message.new(flow="f", source="s", event_type="e", body={"n": n}, key=f"k{n}")
 
 
-def synced_files(calls: list[str]) -> Callable[[int], None]:
-    """An ``fdatasync`` that notes which file it syncs, then syncs it."""
-    real = os.fdatasync
+class FirstSyncHeld:
+    """``os.fdatasync``, wrapped: the first call waits until `release` is set; every call
+    notes the file it syncs (`calls`)."""
 
-    def sync(fd: int) -> None:
-        calls.append(os.readlink(f"/proc/self/fd/{fd}"))
-        real(fd)
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.calls: list[str] = []
+        self.syncing, self.release = threading.Event(), threading.Event()
+        real = os.fdatasync
 
-    return sync
+        def sync(fd: int) -> None:
+            if not self.syncing.is_set():
+                self.syncing.set()
+                self.release.wait(10)
+            self.calls.append(os.readlink(f"/proc/self/fd/{fd}"))
+            real(fd)
+
+        monkeypatch.setattr(os, "fdatasync", sync)
+
+    async def started(self) -> bool:
+        return await asyncio.to_thread(self.syncing.wait, 5)
+
+
+@pytest.fixture
+async def held(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[tuple[SqliteBackend, FirstSyncHeld]]:
+    """A store whose first sync is held back until the test releases it."""
+    store = await SqliteBackend.open(tmp_path / "s.db")
+    sync = FirstSyncHeld(monkeypatch)
+    try:
+        yield store, sync
+    finally:
+        sync.release.set()
+        await store.close()
 
 
 async def test_a_commit_is_answered_only_once_the_wal_is_synced(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, held: tuple[SqliteBackend, FirstSyncHeld]
 ) -> None:
-    store = await SqliteBackend.open(tmp_path / "s.db")
-    calls: list[str] = []
-    syncing, release = threading.Event(), threading.Event()
-    noted = synced_files(calls)
-
-    def held(fd: int) -> None:
-        syncing.set()
-        release.wait(10)
-        noted(fd)
-
-    monkeypatch.setattr(os, "fdatasync", held)
-    try:
-        first = order(1)
-        stored = asyncio.create_task(store.enqueue(first))
-        assert await asyncio.to_thread(syncing.wait, 5), "the writer syncs the WAL"
-        await asyncio.sleep(0.3)
-        assert not stored.done(), "answered before its commit was on disk"
-        # committed meanwhile (another connection sees it); the caller still waits
-        assert [m.id for m in await store.find_messages(MessageQuery())] == [first.id]
-        release.set()
-        result = await asyncio.wait_for(stored, 5)
-        assert result.message_id == first.id
-        assert calls == [f"{tmp_path / 's.db'}-wal"]
-    finally:
-        release.set()
-        await store.close()
+    store, sync = held
+    first = order(1)
+    stored = asyncio.create_task(store.enqueue(first))
+    assert await sync.started(), "the writer syncs the WAL"
+    await asyncio.sleep(0.3)
+    assert not stored.done(), "answered before its commit was on disk"
+    # committed meanwhile (another connection sees it); the caller still waits
+    assert [m.id for m in await store.find_messages(MessageQuery())] == [first.id]
+    sync.release.set()
+    result = await asyncio.wait_for(stored, 5)
+    assert result.message_id == first.id
+    assert sync.calls == [f"{tmp_path / 's.db'}-wal"]
 
 
 async def test_commits_made_while_one_syncs_share_the_next_sync(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    held: tuple[SqliteBackend, FirstSyncHeld],
 ) -> None:
     """While one commit is being synced, the writer goes on committing; the next sync
     covers every commit made meanwhile, and each caller is answered after its own."""
-    store = await SqliteBackend.open(tmp_path / "s.db")
-    calls: list[str] = []
-    syncing, release = threading.Event(), threading.Event()
-    noted = synced_files(calls)
-
-    def first_held(fd: int) -> None:
-        if not syncing.is_set():
-            syncing.set()
-            release.wait(10)
-        noted(fd)
-
-    monkeypatch.setattr(os, "fdatasync", first_held)
-    try:
-        first = asyncio.create_task(store.enqueue(order(0)))
-        assert await asyncio.to_thread(syncing.wait, 5)
-        later = [asyncio.create_task(store.enqueue(order(n))) for n in range(1, 40)]
-        await asyncio.sleep(0.3)  # the writer commits them meanwhile
-        assert len(await store.find_messages(MessageQuery())) == 40, "committed meanwhile"
-        assert not any(t.done() for t in [first, *later]), "none answered before its sync"
-        release.set()
-        await asyncio.wait_for(asyncio.gather(first, *later), 5)
-        assert 2 <= len(calls) < 40, f"{len(calls)} syncs for 40 commits"
-    finally:
-        release.set()
-        await store.close()
+    store, sync = held
+    first = asyncio.create_task(store.enqueue(order(0)))
+    assert await sync.started()
+    later = [asyncio.create_task(store.enqueue(order(n))) for n in range(1, 40)]
+    await asyncio.sleep(0.3)  # the writer commits them meanwhile
+    assert len(await store.find_messages(MessageQuery())) == 40, "committed meanwhile"
+    assert not any(t.done() for t in [first, *later]), "none answered before its sync"
+    sync.release.set()
+    await asyncio.wait_for(asyncio.gather(first, *later), 5)
+    assert 2 <= len(sync.calls) < 40, f"{len(sync.calls)} syncs for 40 commits"
 
 
 async def test_a_failed_sync_fails_its_callers_and_stops_the_store(
@@ -137,8 +133,8 @@ async def test_a_store_opened_read_only_syncs_nothing(
     store = await SqliteBackend.open(path)
     await store.enqueue(order(1))
     await store.close()
-    calls: list[str] = []
-    monkeypatch.setattr(os, "fdatasync", synced_files(calls))
+    sync = FirstSyncHeld(monkeypatch)
+    sync.release.set()
     reader = await SqliteBackend.open(path, read_only=True)
     try:
         assert len(await reader.find_messages(MessageQuery())) == 1
@@ -146,4 +142,4 @@ async def test_a_store_opened_read_only_syncs_nothing(
             await asyncio.wait_for(reader.enqueue(order(2)), 5)
     finally:
         await reader.close()
-    assert calls == []
+    assert sync.calls == []
