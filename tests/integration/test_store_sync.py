@@ -32,12 +32,15 @@ class FirstSyncHeld:
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.calls: list[str] = []
         self.syncing, self.release = threading.Event(), threading.Event()
+        self.fail_first = False  # the held call fails as a dying disk does
         real = os.fdatasync
 
         def sync(fd: int) -> None:
             if not self.syncing.is_set():
                 self.syncing.set()
                 self.release.wait(10)
+                if self.fail_first:
+                    raise OSError(errno.EIO, os.strerror(errno.EIO))
             self.calls.append(os.readlink(f"/proc/self/fd/{fd}"))
             real(fd)
 
@@ -143,3 +146,21 @@ async def test_a_store_opened_read_only_syncs_nothing(
     finally:
         await reader.close()
     assert sync.calls == []
+
+
+async def test_commits_made_before_a_failed_sync_was_known_fail_too(
+    held: tuple[SqliteBackend, FirstSyncHeld],
+) -> None:
+    """Commits made while the failing sync was under way follow frames that may be lost
+    (SQLite's recovery stops at the first bad one): a later sync succeeding does not
+    make them safe, so their callers are failed as well."""
+    store, sync = held
+    sync.fail_first = True
+    first = asyncio.create_task(store.enqueue(order(0)))
+    assert await sync.started()
+    later = [asyncio.create_task(store.enqueue(order(n))) for n in range(1, 6)]
+    await asyncio.sleep(0.3)
+    assert len(await store.find_messages(MessageQuery())) == 6, "committed meanwhile"
+    sync.release.set()
+    answers = await asyncio.wait_for(asyncio.gather(first, *later, return_exceptions=True), 5)
+    assert all(isinstance(a, StoreUnavailable) for a in answers), answers

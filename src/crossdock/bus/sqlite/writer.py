@@ -290,6 +290,10 @@ class Writer:
         """``fdatasync`` the WAL; on failure, stop storing anything (see the module
         docstring) and return the error for the callers of what it covered."""
         assert self._wal is not None
+        if self._broken is not None:
+            # Committed after a sync failed: its frames follow ones that may be lost, and
+            # SQLite's recovery stops at the first bad frame of the WAL.
+            return StoreUnavailable(f"the store could not commit: {self._broken}")
         try:
             if self._wal_fd is None:
                 raise OSError("the WAL is not open")
