@@ -73,6 +73,7 @@ class IntakeProtocol(HttpToolsProtocol):
         self._client_done = False  # the client half-closed after a whole request
         self._head_timer: asyncio.TimerHandle | None = None  # runs while a head is awaited
 
+    # uvicorn narrows asyncio's BaseTransport to Transport (and ignores the same check)
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         self._await_head()
@@ -208,7 +209,7 @@ async def _send_refusal(
 
 
 def intake_protocol(
-    *, max_header_bytes: int, max_connections: int, retry_after: int, header_timeout: float = 10.0
+    *, max_header_bytes: int, max_connections: int, retry_after: int, header_timeout: float
 ) -> type[IntakeProtocol]:
     """`IntakeProtocol` with these limits (uvicorn's ``http=`` setting)."""
 
