@@ -249,7 +249,7 @@ async def network(run: Run, s: Scenario) -> str:
     await wait_until(lambda: s.proxy.forwarded >= 3, timeout=30, what="resets mid-answer")  # type: ignore[union-attr]
     await s.proxy.set_mode(Mode.REFUSE)
     await wait_until(
-        lambda: failures_with("ClientConnectorError"), timeout=30, what="a refused connection"
+        lambda: failures_with("cannot connect"), timeout=30, what="a refused connection"
     )
     await s.proxy.set_mode(Mode.RESET)
     accepted_before = s.proxy.accepted

@@ -5,11 +5,11 @@ from __future__ import annotations
 import socket
 from collections.abc import AsyncIterator
 
-import aiohttp
 import pytest
 from http_target import MakeSink, Reply, Target, delivery
 
 from crossdock.connectors.http import HttpSink
+from crossdock.connectors.http.wire import WireError
 from crossdock.core.errors import TransientError
 from faultproxy import FaultProxy, Mode
 
@@ -53,9 +53,10 @@ async def test_a_delay_past_the_timeout_is_transient(
 
 async def test_refused(proxy: FaultProxy, sink: HttpSink, target: Target) -> None:
     await proxy.set_mode(Mode.REFUSE)
-    with pytest.raises(TransientError, match="Cannot connect") as caught:
+    with pytest.raises(TransientError, match="cannot connect") as caught:
         await sink.deliver(delivery(ORDER))
-    assert isinstance(caught.value.__cause__, aiohttp.ClientConnectorError)
+    assert isinstance(caught.value.__cause__, WireError)
+    assert isinstance(caught.value.__cause__.__cause__, ConnectionRefusedError)
     assert (proxy.accepted, target.requests) == (0, [])
     await proxy.set_mode(Mode.PASS)  # listening again, on the same port
     assert (await sink.deliver(delivery(ORDER))).status == 200
@@ -66,7 +67,7 @@ async def test_nothing_listening(make_sink: MakeSink) -> None:
         unused.bind(("127.0.0.1", 0))
         port = unused.getsockname()[1]
     sink = await make_sink(base_url=f"http://127.0.0.1:{port}")
-    with pytest.raises(TransientError, match="Cannot connect"):
+    with pytest.raises(TransientError, match="cannot connect"):
         await sink.deliver(delivery(ORDER))
 
 
@@ -74,7 +75,7 @@ async def test_reset_on_accept(proxy: FaultProxy, sink: HttpSink, target: Target
     await proxy.set_mode(Mode.RESET)
     with pytest.raises(TransientError, match="failed") as caught:
         await sink.deliver(delivery(ORDER))
-    assert isinstance(caught.value.__cause__, aiohttp.ClientError)
+    assert isinstance(caught.value.__cause__, WireError)
     assert proxy.accepted >= 1
     assert target.requests == []
 
@@ -87,7 +88,8 @@ async def test_reset_mid_answer(
     await proxy.set_mode(Mode.RESET_MID_ANSWER, body_bytes=body_bytes)
     with pytest.raises(TransientError, match="failed") as caught:
         await sink.deliver(delivery(ORDER))
-    assert isinstance(caught.value.__cause__, aiohttp.ClientPayloadError)
+    assert isinstance(caught.value.__cause__, WireError)
+    assert "before its whole answer" in str(caught.value)
     assert len(target.requests) == 1  # applied by the target: the idempotency key matters
     await proxy.set_mode(Mode.PASS)
     assert (await sink.deliver(delivery(ORDER))).status == 201
@@ -115,7 +117,8 @@ async def test_garbage(proxy: FaultProxy, sink: HttpSink, target: Target) -> Non
     await proxy.set_mode(Mode.GARBAGE)
     with pytest.raises(TransientError, match="failed") as caught:
         await sink.deliver(delivery(ORDER))
-    assert isinstance(caught.value.__cause__, aiohttp.ClientResponseError)
+    assert isinstance(caught.value.__cause__, WireError)
+    assert "not valid HTTP/1.1" in str(caught.value)
     assert proxy.requests == 1
     assert target.requests == []
 

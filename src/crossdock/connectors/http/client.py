@@ -1,10 +1,11 @@
 """The one cut between the http sink and the network.
 
-`HttpClient` owns the endpoint's aiohttp session (one per endpoint, its connection pool
-as large as ``concurrency``), adds the credentials, resends once after a 401 when fresh
-credentials could help (OAuth), and returns an `Answer` with the body read. Whatever the
-network does wrong comes out as a `TransientError` (see `errors.network_errors`).
-Redirects are never followed: a 3xx is returned like any other answer.
+`HttpClient` owns the endpoint's connections (a `wire.ConnectionPool` as large as
+``concurrency``, for deliveries; an aiohttp session for what its auth fetches, e.g. OAuth
+tokens), adds the credentials, resends once after a 401 when fresh credentials could help
+(OAuth), and returns an `Answer` with the body read. Whatever the network does wrong comes
+out as a `TransientError` (see `errors.network_errors`). Redirects are never followed: a
+3xx is returned like any other answer.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from crossdock.config.connectors import HttpSettings
 from crossdock.connectors.http.answers import Answer, Redactor
 from crossdock.connectors.http.auth import auth_secrets, authenticator
 from crossdock.connectors.http.errors import network_errors
+from crossdock.connectors.http.wire import ConnectionPool
 
 __all__ = ["MAX_ANSWER_BYTES", "HttpClient"]
 
@@ -37,8 +39,15 @@ class HttpClient:
         self.redactor = Redactor(auth_secrets(settings.auth))
         self.auth = authenticator(settings.auth, self._live_session, self.redactor, clock=clock)
         self._session: aiohttp.ClientSession | None = None
+        self._pool: ConnectionPool | None = None
 
     async def open(self) -> None:
+        if self._pool is None:
+            self._pool = ConnectionPool(
+                URL(self.settings.base_url),
+                size=self.settings.concurrency,
+                timeout=self.settings.timeout.total_seconds(),
+            )
         if self._session is None:
             self._session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=self.settings.concurrency),
@@ -47,6 +56,9 @@ class HttpClient:
             )
 
     async def close(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            await pool.close()
         session, self._session = self._session, None
         if session is not None:
             await session.close()
@@ -69,23 +81,25 @@ class HttpClient:
         headers: Mapping[str, str],
         credentials: Mapping[str, str],
     ) -> Answer:
-        all_headers = CIMultiDict(headers)
-        all_headers.update(credentials)
+        if credentials:
+            all_headers = CIMultiDict(headers)
+            all_headers.update(credentials)
+            headers = all_headers
+        if self._pool is None:
+            raise RuntimeError("the http sink is not open: call open() first")
+        limits = (MAX_ANSWER_BYTES, self.settings.max_error_body + _MASK_MARGIN)
         with network_errors(f"{method} {url}", self.redactor):
-            async with self._live_session().request(
-                method, url, data=body, headers=all_headers, allow_redirects=False
-            ) as response:
-                ok = 200 <= response.status < 300
-                limit = MAX_ANSWER_BYTES if ok else self.settings.max_error_body + _MASK_MARGIN
-                content = await read_limited(response, limit)
-                return Answer(
-                    method=method,
-                    url=str(url),
-                    status=response.status,
-                    reason=response.reason or "",
-                    headers=response.headers,
-                    body=content,
-                )
+            answer = await self._pool.request(
+                method, url.raw_path_qs, list(headers.items()), body, limits
+            )
+        return Answer(
+            method=method,
+            url=str(url),
+            status=answer.status,
+            reason=answer.reason,
+            headers=answer.headers,
+            body=answer.body,
+        )
 
     def _live_session(self) -> aiohttp.ClientSession:
         if self._session is None:

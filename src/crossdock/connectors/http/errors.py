@@ -9,7 +9,7 @@ DeliveryError
 │                       (carries the status and the masked, truncated body)
 └── AuthError           answers: 401, 403; a token endpoint's 4xx
 ```
-Lower-layer exceptions (aiohttp, asyncio, OS) are mapped in one place, `network_errors`,
+Lower-layer exceptions (`wire`, aiohttp, asyncio, OS) are mapped in one place, `network_errors`,
 with the cause chained. Every message goes through the endpoint's `Redactor` first.
 """
 
@@ -21,6 +21,7 @@ from typing import Any
 
 import aiohttp
 
+from crossdock.connectors.http.wire import InvalidRequest
 from crossdock.core.errors import PermanentError, TransientError
 
 __all__ = ["HttpRejected", "describe_answer", "network_errors", "shown_body"]
@@ -41,12 +42,14 @@ class HttpRejected(PermanentError):
 
 @contextmanager
 def network_errors(action: str, redact: Callable[[str], str]) -> Iterator[None]:
-    """Map what aiohttp, asyncio and the OS raise during ``action`` to TransientError
-    (an invalid URL: PermanentError), chaining the cause."""
+    """Map what the connections, aiohttp, asyncio and the OS raise during ``action`` to
+    TransientError (an invalid URL or header: PermanentError), chaining the cause."""
     try:
         yield
     except aiohttp.InvalidURL as exc:
         raise PermanentError(redact(f"{action}: invalid URL {exc}")) from exc
+    except InvalidRequest as exc:
+        raise PermanentError(redact(f"{action}: {exc}")) from exc
     except (aiohttp.ClientError, TimeoutError, OSError) as exc:
         raise TransientError(redact(f"{action} failed: {_describe(exc)}")) from exc
 
