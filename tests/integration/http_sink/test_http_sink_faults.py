@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
+import time
 from collections.abc import AsyncIterator
 
 import pytest
@@ -49,6 +51,19 @@ async def test_a_delay_past_the_timeout_is_transient(
         await sink.deliver(delivery(ORDER))
     assert isinstance(caught.value.__cause__, TimeoutError)
     assert len(target.requests) == 1  # the target got it: only the answer was late
+
+
+async def test_waiting_for_a_busy_connection_counts_towards_the_timeout(
+    proxy: FaultProxy, make_sink: MakeSink
+) -> None:
+    sink = await make_sink(base_url=proxy.url, timeout="1s", concurrency=1)
+    await proxy.set_mode(Mode.DELAY, delay_ms=5000)
+    started = time.monotonic()
+    outcomes = await asyncio.gather(
+        *(sink.deliver(delivery(ORDER)) for _ in range(2)), return_exceptions=True
+    )
+    assert all(isinstance(o, TransientError) and "timed out" in str(o) for o in outcomes)
+    assert time.monotonic() - started < 1.6  # the second's 1 s began as it waited
 
 
 async def test_refused(proxy: FaultProxy, sink: HttpSink, target: Target) -> None:

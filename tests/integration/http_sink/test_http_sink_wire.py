@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import ssl
+import subprocess
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 from http_target import MakeSink, delivery
@@ -14,7 +17,7 @@ from yarl import URL
 
 from crossdock.connectors.http.wire import ConnectionPool, InvalidRequest
 from crossdock.core.envelope import Message
-from crossdock.core.errors import PermanentError
+from crossdock.core.errors import PermanentError, TransientError
 
 OK = b"HTTP/1.1 201 Created\r\nContent-Type: application/json\r\nContent-Length: 14\r\n\r\n"
 OK_BODY = b'{"id": "A-17"}'
@@ -152,3 +155,42 @@ async def test_a_header_that_would_break_the_request_is_refused(
         await pool.request("POST", "/", [("Bad Name", "x")], b"{}", (100, 100))
     await pool.close()
     assert server.requests == []  # nothing was sent
+
+
+@pytest.fixture
+def certificate(tmp_path: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 and its key, made by openssl."""
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        [
+            *("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"),
+            *("-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"),
+            *("-keyout", str(key), "-out", str(cert)),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return cert, key
+
+
+async def test_https_targets_are_verified(
+    certificate: tuple[Path, Path], make_sink: MakeSink, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cert, key = certificate
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    server = Scripted()
+    server._server = await asyncio.start_server(server._serve, "127.0.0.1", 0, ssl=context)
+    port = server._server.sockets[0].getsockname()[1]
+    try:
+        untrusted = await make_sink(base_url=f"https://127.0.0.1:{port}")
+        with pytest.raises(TransientError, match="CERTIFICATE_VERIFY_FAILED"):
+            await untrusted.deliver(delivery({"n": 1}))
+        assert server.requests == []
+        monkeypatch.setenv("SSL_CERT_FILE", str(cert))  # trusted from here on
+        trusted = await make_sink(base_url=f"https://127.0.0.1:{port}", response_id="id")
+        receipt = await trusted.deliver(delivery({"n": 2}))
+        assert (receipt.status, receipt.target_id) == (201, "A-17")
+        assert len(server.requests) == 1
+    finally:
+        await server.stop()
