@@ -157,6 +157,16 @@ async def test_a_header_that_would_break_the_request_is_refused(
     assert server.requests == []  # nothing was sent
 
 
+async def test_header_text_outside_latin_1_is_sent_as_utf_8(
+    server: Scripted, make_sink: MakeSink
+) -> None:
+    sink = await make_sink(
+        base_url=f"http://127.0.0.1:{server.port}", headers={"X-Site": "Zürich ✓"}
+    )
+    assert (await sink.deliver(delivery({"n": 1}))).status == 201
+    assert "\r\nX-Site: Zürich ✓\r\n".encode() in server.requests[0][1]
+
+
 @pytest.fixture
 def certificate(tmp_path: Path) -> tuple[Path, Path]:
     """A self-signed certificate for 127.0.0.1 and its key, made by openssl."""

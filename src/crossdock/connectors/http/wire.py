@@ -252,7 +252,7 @@ class ConnectionPool:
             self._slots.release()
 
     async def close(self) -> None:
-        """Close every connection; a request in flight fails."""
+        """Close the idle connections; one in use closes once its answer is in."""
         self._closed = True
         idle, self._idle = self._idle, []
         for connection in idle:
@@ -271,10 +271,10 @@ class ConnectionPool:
                 raise InvalidRequest(f"header {name} has a line break or NUL in its value")
             lines.append(f"{name}: {value}\r\n")
         lines.append(f"Content-Length: {len(body)}\r\n\r\n")
-        try:
-            return "".join(lines).encode("latin-1") + body
+        try:  # UTF-8, as aiohttp and most clients send text outside Latin-1
+            return "".join(lines).encode() + body
         except UnicodeEncodeError as exc:
-            raise InvalidRequest(f"a header is not Latin-1 text ({exc.reason})") from None
+            raise InvalidRequest(f"a header cannot be encoded ({exc.reason})") from None
 
     def _take_idle(self) -> _Connection | None:
         now = time.monotonic()
