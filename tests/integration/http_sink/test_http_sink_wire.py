@@ -98,6 +98,29 @@ async def test_a_connection_closed_while_idle_is_replaced_without_a_failed_attem
     assert [number for number, _ in server.requests] == [1, 2]  # each sent once
 
 
+async def test_garbage_on_a_kept_connection_is_not_sent_again(
+    server: Scripted, make_sink: MakeSink
+) -> None:
+    sink = await make_sink(base_url=f"http://127.0.0.1:{server.port}")
+    server.script = [(OK + OK_BODY, False), (b"NOT HTTP AT ALL\r\n\r\n", True)]
+    assert (await sink.deliver(delivery({"n": 1}))).status == 201
+    with pytest.raises(TransientError, match="not valid HTTP"):
+        await sink.deliver(delivery({"n": 2}))
+    assert len(server.requests) == 2  # the target had answered: no second try within it
+
+
+async def test_an_answer_exactly_at_the_limit_keeps_its_connection(
+    server: Scripted, make_sink: MakeSink
+) -> None:
+    sink = await make_sink(base_url=f"http://127.0.0.1:{server.port}", max_error_body=100)
+    body = b"y" * (100 + 64 * 1024)  # max_error_body plus the masking margin
+    server.script = [(b"HTTP/1.1 400 Bad\r\nContent-Length: %d\r\n\r\n" % len(body) + body, False)]
+    with pytest.raises(PermanentError, match="answered 400 Bad"):
+        await sink.deliver(delivery({"n": 1}))
+    assert (await sink.deliver(delivery({"n": 2}))).status == 201
+    assert [number for number, _ in server.requests] == [1, 1]  # the same connection
+
+
 async def test_interim_answers_are_skipped(server: Scripted, make_sink: MakeSink) -> None:
     sink = await make_sink(base_url=f"http://127.0.0.1:{server.port}", response_id="id")
     early = b"HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n"

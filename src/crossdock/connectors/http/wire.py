@@ -65,6 +65,7 @@ class _Connection(asyncio.Protocol):
         self.used_at = time.monotonic()
         self._parser = httptools.HttpResponseParser(self)
         self._answer: asyncio.Future[RawAnswer] | None = None
+        self._heard = False  # any byte received since the last request was sent
         self._limits = (0, 0)
         self._limit = 0
         self._reset()
@@ -87,6 +88,7 @@ class _Connection(asyncio.Protocol):
         if self._answer is None:  # nothing asked: the server talks out of turn
             self._fail(WireError("the target sent bytes that answer no request"))
             return
+        self._heard = True
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade:
@@ -127,8 +129,8 @@ class _Connection(asyncio.Protocol):
         room = self._limit - self._size
         self._body.append(body[:room])
         self._size += min(len(body), room)
-        if len(body) >= room and self._answer is not None:
-            self._finish(cut=True)  # enough read: the rest is not wanted
+        if len(body) > room and self._answer is not None:
+            self._finish(cut=True)  # more than the limit: the rest is not wanted
 
     def on_message_complete(self) -> None:
         if 100 <= self._parser.get_status_code() < 200:
@@ -140,14 +142,15 @@ class _Connection(asyncio.Protocol):
 
     @property
     def began_answer(self) -> bool:
-        """Whether the last request's answer had begun (its status line and headers)."""
-        return self._got_head
+        """Whether any byte came back for the last request (an answer, or garbage)."""
+        return self._heard
 
     def send(self, data: bytes, limits: tuple[int, int]) -> asyncio.Future[RawAnswer]:
         """Write a request; its answer, the body cut at ``limits[0]`` bytes for a 2xx,
         ``limits[1]`` for others."""
         assert self.transport is not None
         self._reset()
+        self._heard = False
         self._limits = limits
         self._limit = max(limits)
         self.reusable = False
@@ -243,7 +246,7 @@ class ConnectionPool:
                     return await self._exchange(connection, data, limits, deadline)
                 except WireError:
                     if connection.began_answer:
-                        raise  # it had begun answering: this request reached the target
+                        raise  # the target had begun answering: this request reached it
                     # else the server had closed it while idle: once more on a new one
             async with asyncio.timeout_at(deadline):
                 connection = await self._connect()
